@@ -1,0 +1,325 @@
+"""Loader for the Nezha (FSE'23) multi-modal RCA layout.
+
+    <root>/rca_data/<day>/{metric,log,trace,traceid}/ + <day>-fault_list.json
+    <root>/construct_data/<day>/{metric,log,trace}/   fault-free phase
+    <root>/construct_data/root_cause_*.json            inner-service labels
+
+Metrics cover the whole day at one-minute resolution; logs and traces come as one-minute files
+(HH_MM_log.csv) around each injected fault. A case loads the day's metrics near the fault, the
+fault's minute files, and the fault-free minute files as the baseline. Missing folders degrade the
+case (a note says what was missing); they never stop it.
+
+Fault lists give `inject_time` (UTC) and `inject_timestamp` (8 hours off): we use inject_time.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from warroom.datasets.base import POD_SUFFIX_SQL, CaseSpec, GroundTruth, LoadedCase, service_of_pod
+from warroom.errors import DatasetError
+from warroom.model import Incident, TimeRange
+from warroom.telemetry.store import TelemetryStore
+
+# How much metric history to load before the fault (the metric baseline) and after it.
+METRIC_HISTORY_S = 60 * 60.0
+METRIC_AFTER_S = 10 * 60.0
+# Minute files that belong to a fault: from its injection minute for this long.
+FAULT_FILES_S = 3 * 60.0
+# Where the pipeline looks for the fault, relative to the injection time.
+WINDOW_BEFORE_S = 60.0
+WINDOW_AFTER_S = 4 * 60.0
+
+# Metric CSV columns that are not metrics.
+_NON_METRIC_COLUMNS = ("Time", "TimeStamp", "PodName", "ServiceName")
+
+
+@dataclass(frozen=True)
+class NezhaFault:
+    """One entry of a day's fault list."""
+
+    day: str
+    inject_time: float
+    pod: str
+    fault_type: str
+
+    @property
+    def case_id(self) -> str:
+        """Stable id: <day>_<HHMMSS> of the injection."""
+        return f"{self.day}_{datetime.fromtimestamp(self.inject_time, UTC):%H%M%S}"
+
+
+def find_days(root: Path) -> list[Path]:
+    """Every rca_data/<day> folder under root that has a fault list."""
+    base = root / "rca_data" if (root / "rca_data").is_dir() else root
+    if not base.is_dir():
+        raise DatasetError(f"Nezha root {root} not found (expected {root}/rca_data/<day>/)")
+    days = sorted(d for d in base.iterdir() if d.is_dir() and _fault_list_file(d) is not None)
+    if not days:
+        raise DatasetError(f"no <day>/<day>-fault_list.json under {base}: not a Nezha layout")
+    return days
+
+
+def _fault_list_file(day_dir: Path) -> Path | None:
+    candidates = sorted(day_dir.glob("*fault_list*.json"))
+    return candidates[0] if candidates else None
+
+
+def list_faults(root: Path) -> list[NezhaFault]:
+    """All faults of all days under root, in time order."""
+    return [fault for day in find_days(root) for fault in _read_fault_list(day)]
+
+
+def _read_fault_list(day_dir: Path) -> list[NezhaFault]:
+    path = _fault_list_file(day_dir)
+    assert path is not None
+    try:
+        raw = json.loads(path.read_text())
+    except json.JSONDecodeError as err:
+        raise DatasetError(f"{path}: not valid JSON ({err.msg} at line {err.lineno})") from err
+    entries = [e for group in raw.values() for e in group] if isinstance(raw, dict) else raw
+    faults = []
+    for index, entry in enumerate(entries):
+        try:
+            moment = datetime.strptime(entry["inject_time"], "%Y-%m-%d %H:%M:%S").replace(tzinfo=UTC)
+            faults.append(
+                NezhaFault(day_dir.name, moment.timestamp(), entry["inject_pod"], entry["inject_type"])
+            )
+        except (KeyError, TypeError, ValueError) as err:
+            raise DatasetError(f"{path}: fault entry {index} is malformed ({err!r})") from err
+    return sorted(faults, key=lambda f: f.inject_time)
+
+
+def resolve_case(root: Path, case_id: str | None) -> NezhaFault:
+    """The fault named by case_id (an id like 2023-01-29_084304, or a 1-based index)."""
+    faults = list_faults(root)
+    if case_id is None:
+        return faults[0]
+    if case_id.isdigit() and 1 <= int(case_id) <= len(faults):
+        return faults[int(case_id) - 1]
+    for fault in faults:
+        if fault.case_id == case_id:
+            return fault
+    known = ", ".join(f.case_id for f in faults[:5])
+    raise DatasetError(f"no Nezha case {case_id!r} under {root} (known: {known}, ...)")
+
+
+def load_case(
+    root: Path, fault: NezhaFault, store: TelemetryStore | None = None
+) -> LoadedCase:
+    """Load one fault's telemetry (and the fault-free baseline) into a store."""
+    started = time.perf_counter()
+    store = store or TelemetryStore()
+    rca_day = _rca_dir(root) / fault.day
+    construct_day = root / "construct_data" / fault.day
+    notes: list[str] = []
+    t0 = fault.inject_time
+    _load_metrics(store, rca_day / "metric", TimeRange(t0 - METRIC_HISTORY_S, t0 + METRIC_AFTER_S), notes)
+    fault_range = TimeRange(_minute_floor(t0), t0 + FAULT_FILES_S)
+    _load_minute_files(store, rca_day, fault_range, notes)
+    baseline = _load_baseline(store, construct_day, notes)
+    spec = CaseSpec(
+        id=fault.case_id,
+        incident=Incident(
+            id=fault.case_id,
+            window=TimeRange(t0 - WINDOW_BEFORE_S, t0 + WINDOW_AFTER_S),
+            alert_time=t0,
+        ),
+        baseline=baseline,
+        truth=_ground_truth(root, fault),
+        notes=tuple(notes),
+    )
+    return LoadedCase(spec, store, time.perf_counter() - started)
+
+
+def _rca_dir(root: Path) -> Path:
+    return root / "rca_data" if (root / "rca_data").is_dir() else root
+
+
+def _minute_floor(ts: float) -> float:
+    return ts - ts % 60
+
+
+def _load_metrics(store: TelemetryStore, metric_dir: Path, window: TimeRange, notes: list[str]) -> None:
+    files = sorted(metric_dir.glob("*.csv")) if metric_dir.is_dir() else []
+    pod_files = [f for f in files if "PodName" in _header(f)]
+    front_files = [f for f in files if "ServiceName" in _header(f)]
+    if not pod_files:
+        notes.append(f"no per-pod metric files in {metric_dir}")
+    # Files with the same header are read in one scan; union_by_name would sniff every file.
+    for group in _by_header(pod_files):
+        _insert_metric_files(store, group, "PodName", window)
+    for group in _by_header(front_files):
+        _insert_metric_files(store, group, "ServiceName", window, service_prefix="slo:")
+
+
+def _by_header(paths: list[Path]) -> list[list[Path]]:
+    groups: dict[tuple[str, ...], list[Path]] = {}
+    for path in paths:
+        groups.setdefault(tuple(_header(path)), []).append(path)
+    return list(groups.values())
+
+
+def _header(path: Path) -> list[str]:
+    with path.open() as handle:
+        return handle.readline().strip().split(",")
+
+
+def _insert_metric_files(
+    store: TelemetryStore,
+    paths: list[Path],
+    id_column: str,
+    window: TimeRange,
+    service_prefix: str = "",
+) -> None:
+    """Unpivot wide metric CSVs into (service, name, ts, value) rows, in one scan."""
+    if not paths:
+        return
+    sources = ", ".join(f"'{_sql_path(p)}'" for p in paths)
+    source = f"read_csv([{sources}], header=true, all_varchar=true)"
+    service = f"regexp_replace({id_column}, '{POD_SUFFIX_SQL}', '')"
+    if service_prefix:
+        service = f"'{service_prefix}' || {id_column}"
+    # The Time column (Go time.String(), UTC) is the trustworthy clock: one public file carries
+    # a corrupted TimeStamp column, so TimeStamp is only the fallback.
+    ts = (
+        "coalesce(epoch(try_strptime(substr(Time, 1, 19), '%Y-%m-%d %H:%M:%S')), "
+        "try_cast(TimeStamp AS DOUBLE))"
+    )
+    excluded = ", ".join(c for c in _NON_METRIC_COLUMNS if c in _header(paths[0]))
+    sql = f"""
+        INSERT INTO metrics
+        SELECT service, name, ts, try_cast(value AS DOUBLE) FROM (
+            UNPIVOT (SELECT {service} AS service, {ts} AS ts, COLUMNS(* EXCLUDE ({excluded}))
+                     FROM {source})
+            ON COLUMNS(* EXCLUDE (service, ts)) INTO NAME name VALUE value
+        ) WHERE ts >= ? AND ts < ?
+    """
+    try:
+        store.execute(sql, [window.start, window.end])
+    except Exception as err:  # duckdb raises several error types for a malformed CSV
+        raise DatasetError(f"cannot read metric CSVs in {paths[0].parent}: {err}") from err
+
+
+def _sql_path(path: Path) -> str:
+    return str(path).replace("'", "''")
+
+
+def _minute_files(folder: Path, kind: str, window: TimeRange) -> list[Path]:
+    """HH_MM_<kind>.csv files whose minute starts inside window (same UTC day as window)."""
+    if not folder.is_dir():
+        return []
+    day = datetime.fromtimestamp(window.start, UTC).replace(hour=0, minute=0, second=0)
+    chosen = []
+    for path in sorted(folder.glob(f"*_{kind}.csv")):
+        parts = path.name.split("_")
+        if len(parts) < 3 or not (parts[0].isdigit() and parts[1].isdigit()):
+            continue
+        minute = day.timestamp() + int(parts[0]) * 3600 + int(parts[1]) * 60
+        if window.start <= minute < window.end:
+            chosen.append(path)
+    return chosen
+
+
+def _load_minute_files(store: TelemetryStore, day_dir: Path, window: TimeRange, notes: list[str]) -> None:
+    logs = _minute_files(day_dir / "log", "log", window)
+    traces = _minute_files(day_dir / "trace", "trace", window)
+    if not logs:
+        notes.append(f"no log files for {window} in {day_dir / 'log'}")
+    if not traces:
+        notes.append(f"no trace files for {window} in {day_dir / 'trace'}")
+    _insert_logs(store, logs)
+    _insert_spans(store, traces)
+
+
+def _load_baseline(store: TelemetryStore, construct_day: Path, notes: list[str]) -> TimeRange | None:
+    logs = sorted((construct_day / "log").glob("*_log.csv")) if construct_day.is_dir() else []
+    traces = sorted((construct_day / "trace").glob("*_trace.csv")) if construct_day.is_dir() else []
+    if not logs and not traces:
+        notes.append(f"no fault-free data in {construct_day}; baseline is the pre-fault window")
+        return None
+    _insert_logs(store, logs)
+    _insert_spans(store, traces)
+    return _files_extent(store, [(logs, "TimeUnixNano"), (traces, "StartTimeUnixNano")])
+
+
+def _files_extent(store: TelemetryStore, groups: list[tuple[list[Path], str]]) -> TimeRange | None:
+    """The time range spanned by the rows of some CSV files (nanosecond time columns)."""
+    bounds: list[float] = []
+    for files, column in groups:
+        if not files:
+            continue
+        sources = ", ".join(f"'{_sql_path(f)}'" for f in files)
+        row = store.rows(
+            f"SELECT min(try_cast({column} AS DOUBLE)), max(try_cast({column} AS DOUBLE)) "
+            f"FROM read_csv([{sources}], header=true, all_varchar=true, union_by_name=true)"
+        )[0]
+        if row[0] is not None:
+            bounds += [row[0] / 1e9, row[1] / 1e9]
+    return TimeRange(min(bounds), max(bounds) + 1e-3) if bounds else None
+
+
+def _insert_logs(store: TelemetryStore, files: list[Path]) -> None:
+    """Unwrap the Kubernetes JSON envelope; the body is plain text (Java) or JSON (Go/Node)."""
+    if not files:
+        return
+    sources = ", ".join(f"'{_sql_path(f)}'" for f in files)
+    sql = f"""
+        INSERT INTO logs
+        SELECT ts, regexp_replace(PodName, '{POD_SUFFIX_SQL}', ''), PodName,
+               CASE WHEN is_json THEN upper(coalesce(json_extract_string(body, '$.severity'),
+                                                     json_extract_string(body, '$.level'), ''))
+                    ELSE regexp_extract(body, '^\\S+\\s+([A-Za-z]+)\\s', 1) END,
+               CASE WHEN is_json THEN coalesce(json_extract_string(body, '$.message'),
+                                               json_extract_string(body, '$.msg'), body)
+                    ELSE (regexp_replace(body, '^\\S+\\s+[A-Za-z]+\\s+', '')) END,
+               TraceID, SpanID
+        FROM (
+            SELECT try_cast(TimeUnixNano AS DOUBLE) / 1e9 AS ts, PodName, TraceID, SpanID, body,
+                   (body LIKE '{{%' AND json_valid(body)) AS is_json
+            FROM (SELECT *, regexp_replace(coalesce(json_extract_string(Log, '$.log'), Log), '\\s+$', '') AS body
+                  FROM read_csv([{sources}], header=true, all_varchar=true, union_by_name=true))
+        ) WHERE ts IS NOT NULL
+    """
+    _run(store, sql, files, "log")
+
+
+def _insert_spans(store: TelemetryStore, files: list[Path]) -> None:
+    if not files:
+        return
+    sources = ", ".join(f"'{_sql_path(f)}'" for f in files)
+    sql = f"""
+        INSERT INTO spans
+        SELECT TraceID, SpanID, CASE WHEN ParentID = 'root' THEN '' ELSE ParentID END,
+               regexp_replace(PodName, '{POD_SUFFIX_SQL}', ''), PodName, OperationName,
+               try_cast(StartTimeUnixNano AS DOUBLE) / 1e9, try_cast(EndTimeUnixNano AS DOUBLE) / 1e9,
+               FALSE
+        FROM read_csv([{sources}], header=true, all_varchar=true, union_by_name=true)
+        WHERE try_cast(StartTimeUnixNano AS DOUBLE) IS NOT NULL
+          AND try_cast(EndTimeUnixNano AS DOUBLE) IS NOT NULL
+    """
+    _run(store, sql, files, "trace")
+
+
+def _run(store: TelemetryStore, sql: str, files: list[Path], kind: str) -> None:
+    try:
+        store.execute(sql)
+    except Exception as err:  # duckdb raises several error types for a malformed CSV
+        names = ", ".join(f.name for f in files)
+        raise DatasetError(f"cannot read {kind} CSV ({names}) in {files[0].parent}: {err}") from err
+
+
+def _ground_truth(root: Path, fault: NezhaFault) -> GroundTruth:
+    service = service_of_pod(fault.pod)
+    labels: dict[str, dict[str, str]] = {}
+    for path in sorted((root / "construct_data").glob("root_cause_*.json")):
+        try:
+            labels.update(json.loads(path.read_text()))
+        except json.JSONDecodeError as err:
+            raise DatasetError(f"{path}: not valid JSON ({err.msg} at line {err.lineno})") from err
+    indicator = labels.get(service, {}).get(fault.fault_type)
+    return GroundTruth(service, fault.fault_type, indicator)

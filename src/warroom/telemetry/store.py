@@ -1,0 +1,131 @@
+"""The embedded telemetry store: metrics, logs, spans and events in DuckDB columnar tables.
+
+Loaders fill it with set-based SQL (DuckDB's CSV and JSON readers), never row by row; experts
+read it through the typed queries below, which return model values.
+
+    store = TelemetryStore()
+    store.execute("INSERT INTO metrics SELECT ... FROM read_csv('m.csv')")
+    cpu = store.metric_series(window, name="cpu")
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+import duckdb
+import numpy as np
+
+from warroom.model import LogRecord, Series, Span, TimeRange
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS metrics (
+    service VARCHAR NOT NULL, name VARCHAR NOT NULL, ts DOUBLE NOT NULL, value DOUBLE
+);
+CREATE TABLE IF NOT EXISTS logs (
+    ts DOUBLE NOT NULL, service VARCHAR NOT NULL, pod VARCHAR, level VARCHAR,
+    message VARCHAR, trace_id VARCHAR, span_id VARCHAR
+);
+CREATE TABLE IF NOT EXISTS spans (
+    trace_id VARCHAR, span_id VARCHAR, parent_id VARCHAR, service VARCHAR NOT NULL,
+    pod VARCHAR, operation VARCHAR, start_ts DOUBLE NOT NULL, end_ts DOUBLE NOT NULL,
+    error BOOLEAN DEFAULT FALSE
+);
+CREATE TABLE IF NOT EXISTS events (
+    ts DOUBLE NOT NULL, service VARCHAR NOT NULL, kind VARCHAR, description VARCHAR
+);
+"""
+
+
+class TelemetryStore:
+    """An in-process DuckDB database holding one investigation's telemetry."""
+
+    def __init__(self, path: str = ":memory:") -> None:
+        self._con = duckdb.connect(path)
+        self._con.execute(SCHEMA)
+
+    def execute(self, sql: str, params: Sequence[Any] | None = None) -> None:
+        """Run a statement (used by loaders to bulk-insert with DuckDB's readers)."""
+        self._con.execute(sql, params or [])
+
+    def rows(self, sql: str, params: Sequence[Any] | None = None) -> list[tuple[Any, ...]]:
+        """Run a query and return its rows."""
+        return self._con.execute(sql, params or []).fetchall()
+
+    def count(self, table: str) -> int:
+        """Number of rows in one of the four tables."""
+        if table not in {"metrics", "logs", "spans", "events"}:
+            raise ValueError(f"unknown table {table!r}")
+        result = self._con.execute(f"SELECT count(*) FROM {table}").fetchone()
+        return int(result[0]) if result else 0
+
+    def services(self) -> list[str]:
+        """Every service that appears in any table."""
+        sql = (
+            "SELECT DISTINCT service FROM (SELECT service FROM metrics UNION ALL "
+            "SELECT service FROM logs UNION ALL SELECT service FROM spans) ORDER BY 1"
+        )
+        return [r[0] for r in self.rows(sql)]
+
+    def metric_series(
+        self, window: TimeRange, service: str | None = None, name: str | None = None
+    ) -> list[Series]:
+        """All metric series inside `window`, optionally for one service and/or metric name."""
+        sql = "SELECT service, name, ts, value FROM metrics WHERE ts >= ? AND ts < ?"
+        params: list[Any] = [window.start, window.end]
+        if service is not None:
+            sql += " AND service = ?"
+            params.append(service)
+        if name is not None:
+            sql += " AND name = ?"
+            params.append(name)
+        sql += " ORDER BY service, name, ts"
+        return list(_group_series(self._con.execute(sql, params).fetchnumpy()))
+
+    def logs(self, window: TimeRange) -> list[LogRecord]:
+        """Log records inside `window`, in time order."""
+        sql = (
+            "SELECT ts, service, message, coalesce(level, ''), coalesce(pod, ''), "
+            "coalesce(trace_id, ''), coalesce(span_id, '') FROM logs "
+            "WHERE ts >= ? AND ts < ? ORDER BY ts"
+        )
+        return [LogRecord(*row) for row in self.rows(sql, [window.start, window.end])]
+
+    def spans(self, window: TimeRange) -> list[Span]:
+        """Spans that start inside `window`."""
+        sql = (
+            "SELECT trace_id, span_id, coalesce(parent_id, ''), service, coalesce(operation, ''), "
+            "start_ts, end_ts, coalesce(error, FALSE), coalesce(pod, '') FROM spans "
+            "WHERE start_ts >= ? AND start_ts < ? ORDER BY start_ts"
+        )
+        return [Span(*row) for row in self.rows(sql, [window.start, window.end])]
+
+    def extent(self, table: str) -> TimeRange | None:
+        """The time range covered by a table, or None when it is empty."""
+        column = {"metrics": "ts", "logs": "ts", "spans": "start_ts", "events": "ts"}[table]
+        row = self.rows(f"SELECT min({column}), max({column}) FROM {table}")[0]
+        if row[0] is None:
+            return None
+        return TimeRange(float(row[0]), float(row[1]) + 1e-6)
+
+    def close(self) -> None:
+        """Release the database."""
+        self._con.close()
+
+
+def _group_series(columns: dict[str, Any]) -> Iterator[Series]:
+    """Split the sorted (service, name, ts, value) columns into one Series per (service, name)."""
+    services, names = columns["service"], columns["name"]
+    if len(services) == 0:
+        return
+    ts = np.asarray(columns["ts"], dtype=np.float64)
+    # DuckDB hands NULLs back as a masked array; NaN is how the experts see a missing sample.
+    values = np.ma.filled(np.ma.asarray(columns["value"], dtype=np.float64), np.nan)
+    keys = np.char.add(
+        np.asarray(services, dtype=str), np.char.add("\x00", np.asarray(names, dtype=str))
+    )
+    boundaries = np.flatnonzero(keys[1:] != keys[:-1]) + 1
+    starts = np.concatenate(([0], boundaries))
+    ends = np.concatenate((boundaries, [len(keys)]))
+    for lo, hi in zip(starts, ends, strict=True):
+        yield Series(str(services[lo]), str(names[lo]), ts[lo:hi], values[lo:hi])
