@@ -25,7 +25,9 @@ PARAM = "<*>"
 _MASKS: tuple[tuple[re.Pattern[str], str], ...] = (
     (re.compile(r"\b((?:trace|span)[ _-]?id\s*[:=]\s*)[\w-]+", re.IGNORECASE), rf"\1{PARAM}"),
     (
-        re.compile(r"\b[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\b"),
+        re.compile(
+            r"\b[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\b"
+        ),
         PARAM,
     ),
     (re.compile(r"(?<![\w.])\d{1,3}(?:\.\d{1,3}){3}(?::\d{1,5})?(?![\w.])"), PARAM),
@@ -97,7 +99,9 @@ class _Node:
 class TemplateMiner:
     """Drain-like miner: tree by token count, then leading tokens; leaves match by similarity."""
 
-    def __init__(self, similarity: float = 0.5, depth: int = 4, max_children: int = 100) -> None:
+    # Tuned once on the 8 Loghub 2k systems (mean GA): depth 5 beats 4 by 0.002 (HealthApp), and
+    # similarity 0.40-0.50 is a flat plateau, so the default sits in its middle.
+    def __init__(self, similarity: float = 0.45, depth: int = 5, max_children: int = 100) -> None:
         if depth < 3:
             raise ValueError(f"depth must be >= 3 (root, length, leaf), got {depth}")
         self._similarity = similarity
@@ -116,7 +120,9 @@ class TemplateMiner:
             leaf.clusters.append(len(self._templates) - 1)
             return len(self._templates) - 1
         template = self._templates[best]
-        self._templates[best] = [t if t == m else PARAM for t, m in zip(template, tokens, strict=True)]
+        self._templates[best] = [
+            t if t == m else PARAM for t, m in zip(template, tokens, strict=True)
+        ]
         return best
 
     def template(self, template_id: int) -> str:

@@ -1,0 +1,173 @@
+"""Metric expert: robust baselines, deviation scores and onset times. Pure functions, no I/O.
+
+A series is compared with its own baseline (fault-free data or the pre-incident window) by a
+robust z-score: (x - median) / scale, where scale is the MAD (x1.4826) with a floor relative to
+the median, so a flat baseline does not turn a small wobble into a huge score.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import numpy as np
+
+from warroom.model import (
+    Evidence,
+    Finding,
+    FloatArray,
+    IndicatorKind,
+    Modality,
+    Series,
+    TimeRange,
+    iso,
+)
+
+# A deviation below this many robust sigmas is ordinary noise.
+ONSET_Z = 3.0
+# Relative floor of the scale: a change of 10 % of the baseline level is at most one sigma.
+RELATIVE_FLOOR = 0.10
+MIN_BASELINE_POINTS = 5
+
+_SYMPTOM = re.compile(
+    r"latency|duration|response|success|availability|error|fail|workload|request|throughput"
+    r"|qps|rps|\bops\b|\(ops\)|p50|p90|p95|p99",
+    re.IGNORECASE,
+)
+_RESOURCE = re.compile(
+    r"cpu|mem|heap|gc|disk|fs|filesystem|syscall|network|net_|bytes|io|thread|fd|conn|pool|"
+    r"queue|lag|cache|evict",
+    re.IGNORECASE,
+)
+_NODE_SCOPE = re.compile(r"^node|_node_|node_", re.IGNORECASE)
+# Metrics about the host, not the component: shared by every pod on it, so less specific.
+NODE_SCOPE_WEIGHT = 0.5
+
+
+def indicator_kind(metric: str) -> IndicatorKind:
+    """Resource metrics belong to the component; symptom metrics propagate along calls."""
+    if _SYMPTOM.search(metric) and not re.search(r"cpu|mem", metric, re.IGNORECASE):
+        return IndicatorKind.SYMPTOM
+    if _RESOURCE.search(metric):
+        return IndicatorKind.RESOURCE
+    return IndicatorKind.SYMPTOM
+
+
+def resource_family(metric: str) -> str:
+    """A coarse family of a metric name (cpu, memory, disk, network, ...), for fault typing."""
+    lowered = metric.lower()
+    for family, pattern in (
+        ("cpu", r"cpu"),
+        ("memory", r"mem|heap|gc|oom"),
+        ("disk", r"disk|fs|filesystem|inode"),
+        ("network-latency", r"network.*(p\d\d|latency|delay|rtt)|rtt"),
+        ("network", r"network|net_|bytes|packet|socket"),
+        ("io", r"syscall|io"),
+        ("pool", r"pool|conn|thread|fd"),
+        ("queue", r"queue|lag"),
+        ("cache", r"cache|evict"),
+    ):
+        if re.search(pattern, lowered):
+            return family
+    return lowered
+
+
+@dataclass(frozen=True)
+class Deviation:
+    """How far a series strays from its baseline inside a window."""
+
+    baseline_median: float
+    scale: float
+    peak_value: float
+    peak_z: float
+    onset: float | None
+
+
+def robust_scale(values: FloatArray) -> tuple[float, float]:
+    """(median, scale) of a sample; scale has a floor so flat baselines stay meaningful."""
+    finite = values[np.isfinite(values)]
+    median = float(np.median(finite))
+    mad = float(np.median(np.abs(finite - median))) * 1.4826
+    floor = RELATIVE_FLOOR * abs(median)
+    return median, max(mad, floor, 1e-9)
+
+
+def deviation(series: Series, baseline: TimeRange, window: TimeRange, direction: int) -> Deviation | None:
+    """Peak robust z inside window against the baseline; None when either side lacks data.
+
+    direction +1 scores increases, -1 decreases, 0 either way.
+    """
+    base = series.within(baseline).values
+    test = series.within(window)
+    base = base[np.isfinite(base)]
+    finite = np.isfinite(test.values)
+    if len(base) < MIN_BASELINE_POINTS or not finite.any():
+        return None
+    median, scale = robust_scale(base)
+    z = (test.values - median) / scale
+    signed = z * direction if direction else np.abs(z)
+    signed = np.where(finite, signed, -np.inf)
+    peak = int(np.argmax(signed))
+    over = np.flatnonzero(signed >= ONSET_Z)
+    onset = float(test.times[over[0]]) if len(over) else None
+    return Deviation(median, scale, float(test.values[peak]), float(signed[peak]), onset)
+
+
+def _directions(metric: str, kind: IndicatorKind) -> int:
+    """Which way is bad: resources and latency go up, success goes down, traffic either way."""
+    lowered = metric.lower()
+    if re.search(r"success|availability", lowered):
+        return -1
+    if re.search(r"workload|request|throughput|qps|rps|ops", lowered):
+        return 0
+    del kind
+    return +1
+
+
+def metric_findings(
+    series: list[Series], baseline: TimeRange, window: TimeRange
+) -> list[Finding]:
+    """One finding per series that deviates from its baseline by at least ONSET_Z sigmas."""
+    findings = []
+    for s in series:
+        kind = indicator_kind(s.name)
+        direction = _directions(s.name, kind)
+        dev = deviation(s, baseline, window, direction)
+        if dev is None or dev.peak_z < ONSET_Z:
+            continue
+        weight = NODE_SCOPE_WEIGHT if _NODE_SCOPE.search(s.name) else 1.0
+        findings.append(_finding(s, kind, dev, weight, baseline, window))
+    return findings
+
+
+def _finding(
+    s: Series, kind: IndicatorKind, dev: Deviation, weight: float, baseline: TimeRange, window: TimeRange
+) -> Finding:
+    ratio = dev.peak_value / dev.baseline_median if dev.baseline_median else float("inf")
+    went_up = dev.peak_value >= dev.baseline_median
+    onset = f" from {iso(dev.onset)}" if dev.onset is not None else ""
+    statement = (
+        f"{s.service} {s.name} {dev.baseline_median:.4g} -> {dev.peak_value:.4g} "
+        f"(x{ratio:.3g}, {dev.peak_z:.1f} robust sigma){onset}"
+    )
+    evidence = Evidence(
+        id=f"metric:{s.service}:{s.name}",
+        statement=statement,
+        value=dev.peak_value,
+        baseline=dev.baseline_median,
+        unit=s.name,
+        source=(
+            f"experts.metrics.deviation(series={s.service}/{s.name}, baseline={baseline}, "
+            f"window={window})"
+        ),
+    )
+    return Finding(
+        service=s.service,
+        indicator=s.name,
+        kind=kind,
+        modality=Modality.METRIC,
+        score=dev.peak_z * weight,
+        onset=dev.onset,
+        direction=1 if went_up else -1,
+        evidence=(evidence,),
+    )
