@@ -31,7 +31,7 @@ METRIC_AFTER_S = 10 * 60.0
 # Minute files that belong to a fault: from its injection minute for this long.
 FAULT_FILES_S = 3 * 60.0
 # Where the pipeline looks for the fault, relative to the injection time.
-WINDOW_BEFORE_S = 60.0
+WINDOW_BEFORE_S = 0.0
 WINDOW_AFTER_S = 4 * 60.0
 
 # Metric CSV columns that are not metrics.
@@ -264,13 +264,16 @@ def _files_extent(store: TelemetryStore, groups: list[tuple[list[Path], str]]) -
 
 
 def _insert_logs(store: TelemetryStore, files: list[Path]) -> None:
-    """Unwrap the Kubernetes JSON envelope; the body is plain text (Java) or JSON (Go/Node)."""
+    """Unwrap the Kubernetes JSON envelope; the body is plain text (Java) or JSON (Go/Node).
+
+    Neighbouring minute files overlap, so identical rows are kept once.
+    """
     if not files:
         return
     sources = ", ".join(f"'{_sql_path(f)}'" for f in files)
     sql = f"""
         INSERT INTO logs
-        SELECT ts, regexp_replace(PodName, '{POD_SUFFIX_SQL}', ''), PodName,
+        SELECT DISTINCT ts, regexp_replace(PodName, '{POD_SUFFIX_SQL}', ''), PodName,
                CASE WHEN is_json THEN upper(coalesce(json_extract_string(body, '$.severity'),
                                                      json_extract_string(body, '$.level'), ''))
                     ELSE regexp_extract(body, '^\\S+\\s+([A-Za-z]+)\\s', 1) END,
@@ -294,7 +297,7 @@ def _insert_spans(store: TelemetryStore, files: list[Path]) -> None:
     sources = ", ".join(f"'{_sql_path(f)}'" for f in files)
     sql = f"""
         INSERT INTO spans
-        SELECT TraceID, SpanID, CASE WHEN ParentID = 'root' THEN '' ELSE ParentID END,
+        SELECT DISTINCT TraceID, SpanID, CASE WHEN ParentID = 'root' THEN '' ELSE ParentID END,
                regexp_replace(PodName, '{POD_SUFFIX_SQL}', ''), PodName, OperationName,
                try_cast(StartTimeUnixNano AS DOUBLE) / 1e9, try_cast(EndTimeUnixNano AS DOUBLE) / 1e9,
                FALSE

@@ -25,13 +25,16 @@ from warroom.model import (
 
 # A deviation below this many robust sigmas is ordinary noise.
 ONSET_Z = 3.0
-# Relative floor of the scale: a change of 10 % of the baseline level is at most one sigma.
-RELATIVE_FLOOR = 0.10
+# Floor of the scale (log1p units for non-negative series): a change of ~5 % is at most 1 sigma.
+ABSOLUTE_FLOOR = 0.05
 MIN_BASELINE_POINTS = 5
+PERSISTENCE_MIN_POINTS = 3
+MAX_Z = 37.0  # the other experts' ceiling (norm.isf of the smallest double)
 
+# Traffic volume (bytes, packets) follows load, so it is a symptom, not a saturated resource.
 _SYMPTOM = re.compile(
     r"latency|duration|response|success|availability|error|fail|workload|request|throughput"
-    r"|qps|rps|\bops\b|\(ops\)|p50|p90|p95|p99",
+    r"|qps|rps|\bops\b|\(ops\)|p50|p90|p95|p99|bytes|packets|syscall",
     re.IGNORECASE,
 )
 _RESOURCE = re.compile(
@@ -84,12 +87,26 @@ class Deviation:
 
 
 def robust_scale(values: FloatArray) -> tuple[float, float]:
-    """(median, scale) of a sample; scale has a floor so flat baselines stay meaningful."""
+    """(median, scale) of a baseline sample, with floors so flat baselines stay meaningful.
+
+    Floors: ABSOLUTE_FLOOR, and half the plain standard deviation (a mostly-zero series with
+    rare bursts has MAD 0 but is not flat).
+    """
     finite = values[np.isfinite(values)]
     median = float(np.median(finite))
     mad = float(np.median(np.abs(finite - median))) * 1.4826
-    floor = RELATIVE_FLOOR * abs(median)
-    return median, max(mad, floor, 1e-9)
+    return median, max(mad, 0.5 * float(np.std(finite)), ABSOLUTE_FLOOR)
+
+
+def _transform(base: FloatArray, test: FloatArray) -> tuple[FloatArray, FloatArray]:
+    """log1p for non-negative series: resource metrics are heavy-tailed and change by factors.
+
+    On the log scale a jump from 0.5 % to 100 % CPU stands far above a wobble from 1 % to 4 %,
+    which a linear z-score with any sensible floor would put close together.
+    """
+    if np.nanmin(base) >= 0 and np.nanmin(test) >= 0:
+        return np.log1p(base), np.log1p(test)
+    return base, test
 
 
 def deviation(series: Series, baseline: TimeRange, window: TimeRange, direction: int) -> Deviation | None:
@@ -103,11 +120,16 @@ def deviation(series: Series, baseline: TimeRange, window: TimeRange, direction:
     finite = np.isfinite(test.values)
     if len(base) < MIN_BASELINE_POINTS or not finite.any():
         return None
-    median, scale = robust_scale(base)
-    z = (test.values - median) / scale
+    t_base, t_test = _transform(base, test.values)
+    center, scale = robust_scale(t_base)
+    median = float(np.median(base))
+    z = np.minimum((t_test - center) / scale, MAX_Z)
     signed = z * direction if direction else np.abs(z)
     signed = np.where(finite, signed, -np.inf)
-    peak = int(np.argmax(signed))
+    # A fault lasts: score the second-highest point when there are several, so one spike of
+    # noise among hundreds of series does not outrank a sustained change.
+    order = np.argsort(signed)[::-1]
+    peak = int(order[1]) if np.isfinite(signed).sum() >= PERSISTENCE_MIN_POINTS else int(order[0])
     over = np.flatnonzero(signed >= ONSET_Z)
     onset = float(test.times[over[0]]) if len(over) else None
     return Deviation(median, scale, float(test.values[peak]), float(signed[peak]), onset)
@@ -118,7 +140,7 @@ def _directions(metric: str, kind: IndicatorKind) -> int:
     lowered = metric.lower()
     if re.search(r"success|availability", lowered):
         return -1
-    if re.search(r"workload|request|throughput|qps|rps|ops", lowered):
+    if re.search(r"workload|request|throughput|qps|rps|ops|bytes|packets|syscall", lowered):
         return 0
     del kind
     return +1

@@ -23,6 +23,9 @@ from warroom.model import Evidence, Finding, IndicatorKind, Modality, Span
 END = "<end>"
 MIN_CONTEXT = 3  # an event must be seen this often in the baseline to have a usual successor
 MIN_Z = 3.0
+# A broken region is a near-total break: the usual successor now follows at most this share of
+# its former rate. Milder shifts are workload mix, not a code path that stopped running.
+MAX_REMAINING = 0.5
 MAX_Z = 37.0  # norm.isf of the smallest double: surprises beyond this are all "certain"
 
 
@@ -106,6 +109,8 @@ def _dropped(
     for b, count in before.successors.items():
         p0 = (count + 0.5) / (before.total + 1.0)
         observed = now.successors.get(b, 0)
+        if observed / now.total > MAX_REMAINING * count / before.total:
+            continue
         p_value = float(binom.cdf(observed, now.total, p0))
         z = _z(p_value)
         if z < MIN_Z:

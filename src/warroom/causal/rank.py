@@ -1,0 +1,152 @@
+"""Rank candidate (service, indicator) root causes over the dependency graph.
+
+A candidate's strength is its strongest *specific* finding: a resource of its own (CPU, memory,
+network on its edges) or a broken code region. Symptoms (latency, errors, traffic) propagate
+along calls, so they count for less. One strong specific signal wins: findings are not averaged
+across modalities, where the blind ones would drown it.
+
+The graph then asks which candidate explains the others: failures travel from callee to caller,
+so a candidate whose transitive callers hold most of the anomalous services explains the
+incident better than one that sits above them. A candidate whose own callee shows a stronger
+specific anomaly is probably its victim and is discounted.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+
+import networkx as nx
+
+from warroom.experts.metrics import resource_family
+from warroom.experts.traces import NETWORK, SELF_TIME
+from warroom.model import Evidence, Finding, IndicatorKind, RootCause
+from warroom.topology.graph import callees, callers, propagation_path
+
+# How much a finding of each kind says about its own service being the culprit.
+KIND_WEIGHT = {IndicatorKind.RESOURCE: 1.0, IndicatorKind.CODE: 1.0, IndicatorKind.SYMPTOM: 0.25}
+# Self time stays with the service that spent it: a symptom, but a local one.
+LOCAL_SYMPTOM_WEIGHT = 0.7
+VICTIM_DISCOUNT = 0.6
+MIN_SCORE = 3.0
+EVIDENCE_PER_CANDIDATE = 4
+
+
+@dataclass(frozen=True)
+class _ServiceView:
+    service: str
+    best: Finding
+    weight: float  # best.score after the kind weight
+    findings: tuple[Finding, ...]
+
+
+def finding_weight(f: Finding) -> float:
+    """A finding's score after weighting by how specific its kind is to the culprit."""
+    if f.kind is IndicatorKind.SYMPTOM and f.indicator == SELF_TIME:
+        return f.score * LOCAL_SYMPTOM_WEIGHT
+    return f.score * KIND_WEIGHT[f.kind]
+
+
+def _views(findings: list[Finding], exclude: set[str]) -> dict[str, _ServiceView]:
+    grouped: dict[str, list[Finding]] = defaultdict(list)
+    for f in findings:
+        if f.service not in exclude:
+            grouped[f.service].append(f)
+    views = {}
+    for service, items in grouped.items():
+        items.sort(key=lambda f: (-finding_weight(f), f.onset or float("inf")))
+        views[service] = _ServiceView(service, items[0], finding_weight(items[0]), tuple(items))
+    return views
+
+
+def rank(
+    findings: list[Finding],
+    graph: nx.DiGraph,
+    symptom: str | None = None,
+    top_k: int = 5,
+    exclude: frozenset[str] = frozenset(),
+) -> list[RootCause]:
+    """Top-k root-cause candidates, best first, each with its propagation path and evidence."""
+    views = _views(findings, set(exclude))
+    anomalous = {s for s, v in views.items() if v.weight >= MIN_SCORE}
+    scored = []
+    for service, view in views.items():
+        explains = _explains(graph, service, anomalous)
+        score = view.weight * (0.5 + 0.5 * explains)
+        if _has_stronger_callee(graph, service, view, views):
+            score *= VICTIM_DISCOUNT
+        scored.append((score, view, explains))
+    scored.sort(key=lambda t: (-t[0], t[1].best.onset or float("inf"), t[1].service))
+    return [_root_cause(graph, symptom, v, s, e, views) for s, v, e in scored[:top_k]]
+
+
+def _explains(graph: nx.DiGraph, service: str, anomalous: set[str]) -> float:
+    """Share of anomalous services that are the candidate or its transitive callers."""
+    if not anomalous:
+        return 0.0
+    reach = (callers(graph, service) | {service}) & anomalous
+    return len(reach) / len(anomalous)
+
+
+def _has_stronger_callee(
+    graph: nx.DiGraph, service: str, view: _ServiceView, views: dict[str, _ServiceView]
+) -> bool:
+    """A callee with a stronger specific anomaly makes this service its likely victim."""
+    for callee in callees(graph, service):
+        other = views.get(callee)
+        if other and other.best.kind is not IndicatorKind.SYMPTOM and other.weight > view.weight:
+            return True
+    return False
+
+
+def fault_type(view_best: Finding, findings: tuple[Finding, ...]) -> str:
+    """A coarse fault type from the finding that names the culprit."""
+    if view_best.kind is IndicatorKind.CODE:
+        raised = any(f.indicator.startswith("log:") and "rror" in f.evidence[0].statement for f in findings)
+        return "code-exception" if raised else "code-logic"
+    if view_best.indicator == NETWORK:
+        return "network-delay"
+    if view_best.kind is IndicatorKind.RESOURCE:
+        return resource_family(view_best.indicator)
+    if view_best.indicator == SELF_TIME:
+        return "slow-processing"
+    return "symptom-only"
+
+
+def _root_cause(
+    graph: nx.DiGraph,
+    symptom: str | None,
+    view: _ServiceView,
+    score: float,
+    explains: float,
+    views: dict[str, _ServiceView],
+) -> RootCause:
+    path = propagation_path(graph, view.service, symptom)
+    evidence: list[Evidence] = []
+    for f in view.findings[:EVIDENCE_PER_CANDIDATE]:
+        evidence.extend(f.evidence[:1])
+    for hop in path[1:]:
+        other = views.get(hop)
+        if other is not None:
+            evidence.extend(other.best.evidence[:1])
+    return RootCause(
+        service=view.service,
+        indicator=view.best.indicator,
+        fault_type=fault_type(view.best, view.findings),
+        score=round(score, 3),
+        onset=view.best.onset,
+        path=path,
+        explains=round(explains, 3),
+        evidence=tuple(evidence),
+    )
+
+
+def confidence(candidates: list[RootCause]) -> float:
+    """How sure the ranking is: strength of the top candidate times its margin over the next."""
+    if not candidates:
+        return 0.0
+    top = candidates[0].score
+    second = candidates[1].score if len(candidates) > 1 else 0.0
+    strength = min(1.0, top / 20.0)
+    margin = (top - second) / top if top > 0 else 0.0
+    return round(strength * (0.5 + 0.5 * margin), 3)

@@ -1,0 +1,129 @@
+"""investigate(): the product's story in one screen.
+
+telemetry store -> experts (metrics, logs, code regions, traces) -> dependency graph ->
+causal ranking -> report values. No formatting here: report/ does that.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from warroom.causal.rank import confidence, rank
+from warroom.experts import logs as log_expert
+from warroom.experts import sequences
+from warroom.experts.metrics import metric_findings
+from warroom.experts.traces import call_edges, trace_findings
+from warroom.model import Finding, Incident, LogRecord, Report, Span, TimeRange
+from warroom.telemetry.store import TelemetryStore
+from warroom.topology.graph import service_graph
+
+# Metric baseline: this much history before the window (median and MAD are robust to a few
+# earlier incidents inside it).
+METRIC_HISTORY_S = 60 * 60.0
+# Without fault-free logs and traces, the baseline is this much time before the window.
+PRE_WINDOW_S = 10 * 60.0
+SLO_PREFIX = "slo:"  # series that describe the symptom (the alert), not a component
+
+
+@dataclass(frozen=True)
+class Investigation:
+    """A report plus the intermediate values a benchmark or a reader may want."""
+
+    report: Report
+    findings: tuple[Finding, ...]
+    edges: tuple[tuple[str, str], ...]
+
+
+def investigate(
+    incident: Incident,
+    store: TelemetryStore,
+    baseline: TimeRange | None = None,
+    graph_edges: Sequence[tuple[str, str]] = (),
+    top_k: int = 5,
+) -> Investigation:
+    """Find and rank the root causes of `incident` from the telemetry in `store`."""
+    started = time.perf_counter()
+    window = incident.window
+    missing: list[str] = []
+    findings = _metric_findings(store, window, missing)
+    log_baseline = baseline or TimeRange(window.start - PRE_WINDOW_S, window.start)
+    findings += _log_findings(store, log_baseline, window, missing)
+    edges = list(graph_edges)
+    findings += _trace_findings(store, log_baseline, window, edges, missing)
+    services = [s for s in store.services() if not s.startswith(SLO_PREFIX)]
+    graph = service_graph(edges, services)
+    exclude = frozenset(s for s in {f.service for f in findings} if s.startswith(SLO_PREFIX))
+    candidates = rank(findings, graph, incident.symptom_service, top_k, exclude)
+    report = Report(
+        incident=incident,
+        candidates=tuple(candidates),
+        confidence=confidence(candidates),
+        missing=tuple(missing),
+        findings_count=len(findings),
+        seconds=round(time.perf_counter() - started, 3),
+    )
+    return Investigation(report, tuple(findings), tuple(edges))
+
+
+def _metric_findings(store: TelemetryStore, window: TimeRange, missing: list[str]) -> list[Finding]:
+    history = TimeRange(window.start - METRIC_HISTORY_S, window.end)
+    series = store.metric_series(history)
+    if not series:
+        missing.append("metrics: no series in or before the window")
+        return []
+    return metric_findings(series, TimeRange(history.start, window.start), window)
+
+
+def _log_findings(
+    store: TelemetryStore, baseline: TimeRange, window: TimeRange, missing: list[str]
+) -> list[Finding]:
+    base_logs, inc_logs = store.logs(baseline), store.logs(window)
+    if not inc_logs:
+        missing.append("logs: none in the window")
+        return []
+    if not base_logs:
+        missing.append("logs: no fault-free baseline to compare with")
+        return []
+    events = log_expert.log_events([*base_logs, *inc_logs])
+    base_events, inc_events = events[: len(base_logs)], events[len(base_logs) :]
+    # Logs and spans often cover slightly different times; a span whose logs fall outside the
+    # log coverage would look like a broken code path, so sequences use the common coverage.
+    base_spans = _covered_spans(store.spans(baseline), base_logs)
+    inc_spans = _covered_spans(store.spans(window), inc_logs)
+    base_seq = base_events + sequences.span_events(base_spans)
+    inc_seq = inc_events + sequences.span_events(inc_spans)
+    findings = log_expert.template_findings(base_events, inc_events)
+    findings += sequences.broken_transitions(
+        sequences.transitions(base_seq),
+        sequences.transitions(inc_seq),
+        sequences.first_occurrences(inc_seq),
+    )
+    return findings
+
+
+def _covered_spans(spans: list[Span], logs: list[LogRecord]) -> list[Span]:
+    """Spans that lie inside the time covered by the logs."""
+    if not logs:
+        return []
+    first, last = logs[0].time, logs[-1].time
+    return [s for s in spans if s.start >= first and s.end <= last]
+
+
+def _trace_findings(
+    store: TelemetryStore,
+    baseline: TimeRange,
+    window: TimeRange,
+    edges: list[tuple[str, str]],
+    missing: list[str],
+) -> list[Finding]:
+    base_spans, inc_spans = store.spans(baseline), store.spans(window)
+    if not inc_spans:
+        missing.append("traces: none in the window")
+        return []
+    edges.extend(call_edges([*base_spans, *inc_spans]))
+    if not base_spans:
+        missing.append("traces: no fault-free baseline to compare with")
+        return []
+    return trace_findings(base_spans, inc_spans)
