@@ -99,6 +99,7 @@ def _log_findings(
         sequences.transitions(base_seq),
         sequences.transitions(inc_seq),
         sequences.first_occurrences(inc_seq),
+        frozenset(e.key for e in events if e.error),
     )
     return findings
 
@@ -126,4 +127,12 @@ def _trace_findings(
     if not base_spans:
         missing.append("traces: no fault-free baseline to compare with")
         return []
-    return trace_findings(base_spans, inc_spans)
+    base_calls, inc_calls = sequences.call_events(base_spans), sequences.call_events(inc_spans)
+    findings = trace_findings(base_spans, inc_spans)
+    findings += sequences.broken_transitions(
+        sequences.transitions(base_calls),
+        sequences.transitions(inc_calls),
+        sequences.first_occurrences(inc_calls),
+        frozenset(e.key for e in inc_calls + base_calls if log_expert.is_error("", e.key)),
+    )
+    return findings

@@ -48,6 +48,29 @@ def span_events(spans: Iterable[Span]) -> list[EventOccurrence]:
     ]
 
 
+def call_events(spans: Iterable[Span]) -> list[EventOccurrence]:
+    """Each span's start plus one '-> <operation>' event per child span, in the parent's sequence.
+
+    This is the control flow traces alone can show: an exception that aborts a method also
+    aborts the calls it would have made next, even when no log line says so.
+    """
+    spans = list(spans)
+    by_id = {(s.trace_id, s.span_id): s for s in spans}
+    events = span_events(spans)
+    for child in spans:
+        parent = by_id.get((child.trace_id, child.parent_id))
+        if parent is not None:
+            events.append(
+                EventOccurrence(
+                    child.start,
+                    parent.service,
+                    f"{parent.trace_id}/{parent.span_id}",
+                    f"-> {child.operation}",
+                )
+            )
+    return events
+
+
 Transitions = Counter[tuple[str, str, str]]  # (service, event, next event) -> count
 
 
@@ -84,16 +107,22 @@ def _z(p_value: float) -> float:
 
 
 def broken_transitions(
-    baseline: Transitions, incident: Transitions, first_seen: dict[tuple[str, str, str], float]
+    baseline: Transitions,
+    incident: Transitions,
+    first_seen: dict[tuple[str, str, str], float],
+    error_keys: frozenset[str] = frozenset(),
 ) -> list[Finding]:
-    """Findings for transitions that stopped (or started) following their event."""
+    """Findings for transitions that stopped following their event (an early exit).
+
+    A successor that was an error line is skipped: an error that stopped happening is good news.
+    """
     base_ctx, inc_ctx = _contexts(baseline), _contexts(incident)
     findings = []
     for (service, a), ctx in inc_ctx.items():
         before = base_ctx.get((service, a))
         if before is None or before.total < MIN_CONTEXT:
             continue
-        findings += _dropped(service, a, before, ctx, first_seen)
+        findings += _dropped(service, a, before, ctx, first_seen, error_keys)
     return [f for f in findings if f.score >= MIN_Z]
 
 
@@ -103,10 +132,13 @@ def _dropped(
     before: _Context,
     now: _Context,
     first_seen: dict[tuple[str, str, str], float],
+    error_keys: frozenset[str],
 ) -> list[Finding]:
     """Successors of `a` seen less often than the baseline predicts (the broken region)."""
     out = []
     for b, count in before.successors.items():
+        if b == END or b in error_keys:
+            continue  # flows that now run longer, or errors that stopped, are not early exits
         p0 = (count + 0.5) / (before.total + 1.0)
         observed = now.successors.get(b, 0)
         if observed / now.total > MAX_REMAINING * count / before.total:
