@@ -10,12 +10,14 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+import numpy as np
+
 from warroom.causal.rank import confidence, rank
 from warroom.experts import logs as log_expert
 from warroom.experts import sequences
-from warroom.experts.metrics import metric_findings
+from warroom.experts.metrics import MIN_BASELINE_POINTS, metric_findings
 from warroom.experts.traces import call_edges, trace_findings
-from warroom.model import Finding, Incident, LogRecord, Report, Span, TimeRange
+from warroom.model import Finding, Incident, LogRecord, Report, Series, Span, TimeRange
 from warroom.telemetry.store import TelemetryStore
 from warroom.topology.graph import service_graph
 
@@ -47,7 +49,7 @@ def investigate(
     started = time.perf_counter()
     window = incident.window
     missing: list[str] = []
-    findings = _metric_findings(store, window, missing)
+    findings = _metric_findings(store, window, baseline, missing)
     log_baseline = baseline or TimeRange(window.start - PRE_WINDOW_S, window.start)
     findings += _log_findings(store, log_baseline, window, missing)
     edges = list(graph_edges)
@@ -55,7 +57,9 @@ def investigate(
     services = [s for s in store.services() if not s.startswith(SLO_PREFIX)]
     graph = service_graph(edges, services)
     exclude = frozenset(s for s in {f.service for f in findings} if s.startswith(SLO_PREFIX))
-    candidates = rank(findings, graph, incident.symptom_service, top_k, exclude)
+    candidates = rank(
+        findings, graph, incident.symptom_service, top_k, exclude, incident.symptom_metric
+    )
     report = Report(
         incident=incident,
         candidates=tuple(candidates),
@@ -67,13 +71,39 @@ def investigate(
     return Investigation(report, tuple(findings), tuple(edges))
 
 
-def _metric_findings(store: TelemetryStore, window: TimeRange, missing: list[str]) -> list[Finding]:
-    history = TimeRange(window.start - METRIC_HISTORY_S, window.end)
-    series = store.metric_series(history)
+def _metric_findings(
+    store: TelemetryStore, window: TimeRange, baseline: TimeRange | None, missing: list[str]
+) -> list[Finding]:
+    """Metrics against the fault-free window when it holds enough samples, else recent history."""
+    reference = baseline
+    if reference is None or _sample_times(store, reference) < MIN_BASELINE_POINTS:
+        reference = TimeRange(window.start - METRIC_HISTORY_S, window.start)
+    series = store.metric_series(reference) + store.metric_series(window)
     if not series:
-        missing.append("metrics: no series in or before the window")
+        missing.append("metrics: no series in the window or its baseline")
         return []
-    return metric_findings(series, TimeRange(history.start, window.start), window)
+    return metric_findings(_merge(series), reference, window)
+
+
+def _sample_times(store: TelemetryStore, window: TimeRange) -> int:
+    rows = store.rows(
+        "SELECT count(DISTINCT ts) FROM metrics WHERE ts >= ? AND ts < ?", [window.start, window.end]
+    )
+    return int(rows[0][0])
+
+
+def _merge(series: list[Series]) -> list[Series]:
+    """Join the baseline and window parts of each (service, name) series."""
+    parts: dict[tuple[str, str], list[Series]] = {}
+    for s in series:
+        parts.setdefault((s.service, s.name), []).append(s)
+    merged = []
+    for (service, name), items in parts.items():
+        times = np.concatenate([s.times for s in items])
+        values = np.concatenate([s.values for s in items])
+        order = np.argsort(times, kind="stable")
+        merged.append(Series(service, name, times[order], values[order]))
+    return merged
 
 
 def _log_findings(

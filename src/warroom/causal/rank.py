@@ -28,6 +28,8 @@ KIND_WEIGHT = {IndicatorKind.RESOURCE: 1.0, IndicatorKind.CODE: 1.0, IndicatorKi
 # Self time stays with the service that spent it: a symptom, but a local one.
 LOCAL_SYMPTOM_WEIGHT = 0.7
 VICTIM_DISCOUNT = 0.6
+VICTIM_SHARE = 0.5
+SYMPTOM_SATURATION = 2.5  # weighted symptom score (about 10 robust sigma) beyond which size is moot
 MIN_SCORE = 3.0
 EVIDENCE_PER_CANDIDATE = 4
 
@@ -47,11 +49,23 @@ def finding_weight(f: Finding) -> float:
     return f.score * KIND_WEIGHT[f.kind]
 
 
-def _views(findings: list[Finding], exclude: set[str]) -> dict[str, _ServiceView]:
+def _views(
+    findings: list[Finding], exclude: set[str], alert_metric: str | None
+) -> dict[str, _ServiceView]:
+    """Per service, its findings strongest first.
+
+    With an alert metric, only symptoms of its family count (latency for a latency alert):
+    the investigation follows the alert's signal down the graph; traffic wobbles during a
+    latency alert are another story. Resource and code findings always count.
+    """
     grouped: dict[str, list[Finding]] = defaultdict(list)
     for f in findings:
-        if f.service not in exclude:
-            grouped[f.service].append(f)
+        if f.service in exclude:
+            continue
+        if alert_metric and f.kind is IndicatorKind.SYMPTOM:
+            if symptom_family(f.indicator) != symptom_family(alert_metric):
+                continue
+        grouped[f.service].append(f)
     views = {}
     for service, items in grouped.items():
         items.sort(key=lambda f: (-finding_weight(f), f.onset or float("inf")))
@@ -65,19 +79,35 @@ def rank(
     symptom: str | None = None,
     top_k: int = 5,
     exclude: frozenset[str] = frozenset(),
+    symptom_metric: str | None = None,
 ) -> list[RootCause]:
     """Top-k root-cause candidates, best first, each with its propagation path and evidence."""
-    views = _views(findings, set(exclude))
-    anomalous = {s for s, v in views.items() if v.weight >= MIN_SCORE}
+    views = _views(findings, set(exclude), symptom_metric)
+    # Anomalous means any finding past its expert's threshold, symptoms included: they are
+    # what the candidate has to explain.
+    anomalous = {s for s, v in views.items() if max(f.score for f in v.findings) >= MIN_SCORE}
     scored = []
     for service, view in views.items():
         explains = _explains(graph, service, anomalous)
-        score = view.weight * (0.5 + 0.5 * explains)
-        if _has_stronger_callee(graph, service, view, views):
+        if _is_specific(view):
+            score = view.weight * (0.5 + 0.5 * explains)
+        else:
+            # Symptoms appear all along the failure path; their size says more about how flat
+            # each baseline was than about causes. Saturate it and let the graph decide.
+            score = min(view.weight, SYMPTOM_SATURATION) * (0.25 + 0.75 * explains)
+        if _is_victim(graph, service, view, views):
             score *= VICTIM_DISCOUNT
         scored.append((score, view, explains))
-    scored.sort(key=lambda t: (-t[0], t[1].best.onset or float("inf"), t[1].service))
+    # Tiers: a candidate named by a specific finding (its own resource, a broken code region)
+    # outranks one named only by symptoms, which appear everywhere during an incident.
+    scored.sort(
+        key=lambda t: (not _is_specific(t[1]), -t[0], t[1].best.onset or float("inf"), t[1].service)
+    )
     return [_root_cause(graph, symptom, v, s, e, views) for s, v, e in scored[:top_k]]
+
+
+def _is_specific(view: _ServiceView) -> bool:
+    return view.best.kind is not IndicatorKind.SYMPTOM and view.weight >= MIN_SCORE
 
 
 def _explains(graph: nx.DiGraph, service: str, anomalous: set[str]) -> float:
@@ -88,15 +118,48 @@ def _explains(graph: nx.DiGraph, service: str, anomalous: set[str]) -> float:
     return len(reach) / len(anomalous)
 
 
-def _has_stronger_callee(
+def _is_victim(
     graph: nx.DiGraph, service: str, view: _ServiceView, views: dict[str, _ServiceView]
 ) -> bool:
-    """A callee with a stronger specific anomaly makes this service its likely victim."""
+    """A callee that shows a comparable anomaly of the same kind makes this service its victim.
+
+    A stronger specific finding (resource or code) in a callee explains anything above it. A
+    symptom in a callee of at least VICTIM_SHARE of this service's weight explains the same
+    symptom above it (a slow callee makes its callers slow): the classic traversal rule,
+    "the culprit is the anomalous node whose callees are fine".
+    """
+    own_family = symptom_family(view.best.indicator)
     for callee in callees(graph, service):
         other = views.get(callee)
-        if other and other.best.kind is not IndicatorKind.SYMPTOM and other.weight > view.weight:
+        if other is None:
+            continue
+        if other.best.kind is not IndicatorKind.SYMPTOM and other.weight > view.weight:
+            return True
+        if (
+            view.best.kind is IndicatorKind.SYMPTOM
+            and other.weight >= VICTIM_SHARE * view.weight
+            and own_family in _families(other)
+        ):
             return True
     return False
+
+
+def _families(view: _ServiceView) -> set[str]:
+    return {
+        symptom_family(f.indicator)
+        for f in view.findings
+        if f.kind is IndicatorKind.SYMPTOM and finding_weight(f) >= MIN_SCORE * KIND_WEIGHT[f.kind]
+    }
+
+
+def symptom_family(indicator: str) -> str:
+    """latency, errors or traffic: symptoms of one family propagate into each other."""
+    lowered = indicator.lower()
+    if any(w in lowered for w in ("latency", "duration", "time", "p50", "p90", "p95", "p99")):
+        return "latency"
+    if any(w in lowered for w in ("success", "availability", "error", "fail")):
+        return "errors"
+    return "traffic"
 
 
 def fault_type(view_best: Finding, findings: tuple[Finding, ...]) -> str:

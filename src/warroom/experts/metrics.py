@@ -25,9 +25,12 @@ from warroom.model import (
 
 # A deviation below this many robust sigmas is ordinary noise.
 ONSET_Z = 3.0
-# Floor of the scale (log1p units for non-negative series): a change of ~5 % is at most 1 sigma.
-ABSOLUTE_FLOOR = 0.05
-MIN_BASELINE_POINTS = 5
+# Floor of the scale (log units for non-negative series): a change of ~20 % is at most 1 sigma,
+# whatever the baseline variance: smaller shifts are not worth an SRE's attention (the trace
+# expert uses the same idea, MIN_RATIO).
+ABSOLUTE_FLOOR = 0.2
+SMALL_SAMPLE = 5  # baselines with fewer points get a proportionally wider floor
+MIN_BASELINE_POINTS = 1  # one point gives a level; the floor then says how little we know
 PERSISTENCE_MIN_POINTS = 3
 MAX_Z = 37.0  # the other experts' ceiling (norm.isf of the smallest double)
 
@@ -48,7 +51,13 @@ NODE_SCOPE_WEIGHT = 0.5
 
 
 def indicator_kind(metric: str) -> IndicatorKind:
-    """Resource metrics belong to the component; symptom metrics propagate along calls."""
+    """Resource metrics belong to the component; symptom metrics propagate along calls.
+
+    Host-level metrics (node CPU) are shared by every pod on the host, so they tell about the
+    neighbourhood, not the component: they count as symptoms.
+    """
+    if _NODE_SCOPE.search(metric):
+        return IndicatorKind.SYMPTOM
     if _SYMPTOM.search(metric) and not re.search(r"cpu|mem", metric, re.IGNORECASE):
         return IndicatorKind.SYMPTOM
     if _RESOURCE.search(metric):
@@ -87,25 +96,35 @@ class Deviation:
 
 
 def robust_scale(values: FloatArray) -> tuple[float, float]:
-    """(median, scale) of a baseline sample, with floors so flat baselines stay meaningful.
+    """(center, scale) of a baseline sample, with floors so flat baselines stay meaningful.
 
-    Floors: ABSOLUTE_FLOOR, and half the plain standard deviation (a mostly-zero series with
-    rare bursts has MAD 0 but is not flat).
+    Floors: half the plain standard deviation (a mostly-zero series with rare bursts has MAD 0
+    but is not flat), and ABSOLUTE_FLOOR, raised for tiny samples whose spread is unknown.
     """
     finite = values[np.isfinite(values)]
-    median = float(np.median(finite))
-    mad = float(np.median(np.abs(finite - median))) * 1.4826
-    return median, max(mad, 0.5 * float(np.std(finite)), ABSOLUTE_FLOOR)
+    center = float(np.median(finite))
+    mad = float(np.median(np.abs(finite - center))) * 1.4826
+    small_sample = max(1.0, float(np.sqrt(SMALL_SAMPLE / len(finite))))
+    return center, max(mad, 0.5 * float(np.std(finite)), ABSOLUTE_FLOOR * small_sample)
+
+
+def log_offset(base: FloatArray, test: FloatArray) -> float:
+    """The series' typical level: wobbles below it are not worth a factor."""
+    for level in (np.median(base), np.mean(np.abs(base)), 0.1 * np.max(np.abs(test))):
+        if np.isfinite(level) and level > 0:
+            return float(level)
+    return 1.0
 
 
 def _transform(base: FloatArray, test: FloatArray) -> tuple[FloatArray, FloatArray]:
-    """log1p for non-negative series: resource metrics are heavy-tailed and change by factors.
+    """log(x + c) for non-negative series: resources and latencies change by factors.
 
     On the log scale a jump from 0.5 % to 100 % CPU stands far above a wobble from 1 % to 4 %,
-    which a linear z-score with any sensible floor would put close together.
+    and the offset c (the typical level) makes the scale independent of units.
     """
     if np.nanmin(base) >= 0 and np.nanmin(test) >= 0:
-        return np.log1p(base), np.log1p(test)
+        c = log_offset(base, test)
+        return np.log(base + c), np.log(test + c)
     return base, test
 
 
@@ -116,6 +135,22 @@ def deviation(series: Series, baseline: TimeRange, window: TimeRange, direction:
     """
     base = series.within(baseline).values
     test = series.within(window)
+    if direction < 0 and _is_success_share(series.name):
+        # 100 % -> 97 % availability is 0 -> 3 % failures: a factor, not a 3 % wobble.
+        top = 1.0 if max(np.nanmax(base, initial=0), np.nanmax(test.values, initial=0)) <= 1 else 100.0
+        base, test, direction = top - base, Series(series.service, series.name, test.times, top - test.values), 1
+        dev = _deviation(base, test, direction)
+        if dev is None:
+            return None
+        return Deviation(top - dev.baseline_median, dev.scale, top - dev.peak_value, dev.peak_z, dev.onset)
+    return _deviation(base, test, direction)
+
+
+def _is_success_share(metric: str) -> bool:
+    return bool(re.search(r"success|availability", metric, re.IGNORECASE))
+
+
+def _deviation(base: FloatArray, test: Series, direction: int) -> Deviation | None:
     base = base[np.isfinite(base)]
     finite = np.isfinite(test.values)
     if len(base) < MIN_BASELINE_POINTS or not finite.any():
