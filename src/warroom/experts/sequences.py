@@ -148,7 +148,9 @@ def _dropped(
         if z < MIN_Z:
             continue
         replaced_by = [k for k, _ in now.successors.most_common(3) if k not in before.successors]
-        onset = min((first_seen.get((service, a, r), float("inf")) for r in replaced_by), default=None)
+        # Onset: the first time `a` was followed by anything but its usual successor.
+        others = [r for r in now.successors if r != b]
+        onset = min((first_seen.get((service, a, r), float("inf")) for r in others), default=None)
         out.append(_finding(service, a, b, z, before, now, observed, replaced_by, onset))
     return out
 

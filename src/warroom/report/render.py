@@ -1,0 +1,119 @@
+"""The only place that formats a Report: Markdown for people, JSON for scripts."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from warroom.model import Evidence, Report, RootCause, iso
+
+
+def confidence_label(confidence: float) -> str:
+    """Words for a confidence value; below 0.2 the honest answer is 'inconclusive'."""
+    if confidence >= 0.6:
+        return "high"
+    if confidence >= 0.35:
+        return "medium"
+    if confidence >= 0.2:
+        return "low"
+    return "inconclusive"
+
+
+def to_markdown(report: Report) -> str:
+    """A report an SRE can read at 3 a.m.: the answer first, then the numbers behind it."""
+    incident = report.incident
+    lines = [f"# Incident {incident.id}", ""]
+    lines.append(f"Window: {incident.window} (alert at {iso(incident.alert_time)})")
+    if incident.symptom_service:
+        metric = f" / {incident.symptom_metric}" if incident.symptom_metric else ""
+        lines.append(f"Symptom: {incident.symptom_service}{metric}")
+    lines.append("")
+    culprit = report.culprit
+    label = confidence_label(report.confidence)
+    if culprit is None:
+        lines += ["## Root cause: none found", "", "No component deviated from its baseline.", ""]
+    else:
+        lines += _culprit_section(culprit, report.confidence, label)
+    if len(report.candidates) > 1:
+        lines += _candidates_table(report.candidates)
+    if report.missing:
+        lines += ["## Missing evidence", ""] + [f"- {m}" for m in report.missing] + [""]
+    if report.notes:
+        lines += ["## Notes", ""] + [f"- {n}" for n in report.notes] + [""]
+    lines.append(
+        f"_{report.findings_count} findings from the experts; investigated in {report.seconds:.2f} s._"
+    )
+    return "\n".join(lines) + "\n"
+
+
+def _culprit_section(culprit: RootCause, confidence: float, label: str) -> list[str]:
+    heading = "## Root cause" if label != "inconclusive" else "## Best guess (inconclusive)"
+    onset = iso(culprit.onset) if culprit.onset is not None else "unknown"
+    lines = [
+        heading,
+        "",
+        f"- **Culprit:** `{culprit.service}`",
+        f"- **Fault type:** {culprit.fault_type}",
+        f"- **Indicator:** `{culprit.indicator}`",
+        f"- **Onset:** {onset}",
+        f"- **Propagation path:** {' → '.join(culprit.path)}",
+        f"- **Confidence:** {confidence:.2f} ({label}); explains {culprit.explains:.0%} of the "
+        "anomalous services",
+        "",
+        "### Evidence",
+        "",
+    ]
+    lines += [f"{i}. {e.statement}  \n   `{e.source}`" for i, e in enumerate(culprit.evidence, 1)]
+    return lines + [""]
+
+
+def _candidates_table(candidates: tuple[RootCause, ...]) -> list[str]:
+    lines = ["## Other candidates", "", "| # | service | indicator | fault type | score |", "|---|---|---|---|---|"]
+    for i, c in enumerate(candidates[1:], start=2):
+        lines.append(f"| {i} | `{c.service}` | `{c.indicator}` | {c.fault_type} | {c.score:.2f} |")
+    return lines + [""]
+
+
+def to_json(report: Report) -> dict[str, Any]:
+    """A plain-data view of the report (times as ISO strings and epoch seconds)."""
+    incident = report.incident
+    return {
+        "incident": {
+            "id": incident.id,
+            "window": {"start": iso(incident.window.start), "end": iso(incident.window.end)},
+            "alert_time": iso(incident.alert_time),
+            "symptom_service": incident.symptom_service,
+            "symptom_metric": incident.symptom_metric,
+        },
+        "culprit": _candidate_json(report.culprit) if report.culprit else None,
+        "confidence": report.confidence,
+        "verdict": confidence_label(report.confidence),
+        "candidates": [_candidate_json(c) for c in report.candidates],
+        "missing_evidence": list(report.missing),
+        "notes": list(report.notes),
+        "findings": report.findings_count,
+        "seconds": report.seconds,
+    }
+
+
+def _candidate_json(c: RootCause) -> dict[str, Any]:
+    return {
+        "service": c.service,
+        "indicator": c.indicator,
+        "fault_type": c.fault_type,
+        "score": c.score,
+        "onset": iso(c.onset) if c.onset is not None else None,
+        "path": list(c.path),
+        "explains": c.explains,
+        "evidence": [_evidence_json(e) for e in c.evidence],
+    }
+
+
+def _evidence_json(e: Evidence) -> dict[str, Any]:
+    return {
+        "id": e.id,
+        "statement": e.statement,
+        "value": e.value,
+        "baseline": e.baseline,
+        "unit": e.unit,
+        "source": e.source,
+    }
