@@ -29,7 +29,8 @@ KIND_WEIGHT = {IndicatorKind.RESOURCE: 1.0, IndicatorKind.CODE: 1.0, IndicatorKi
 LOCAL_SYMPTOM_WEIGHT = 0.7
 VICTIM_DISCOUNT = 0.6
 VICTIM_SHARE = 0.5
-SYMPTOM_SATURATION = 2.5  # weighted symptom score (about 10 robust sigma) beyond which size is moot
+SHARED_BONUS = 0.5
+SYMPTOM_SATURATION = 2.5  # weighted symptom score (10 robust sigma): beyond it, certainly there
 MIN_SCORE = 3.0
 EVIDENCE_PER_CANDIDATE = 4
 
@@ -86,6 +87,8 @@ def rank(
     # Anomalous means any finding past its expert's threshold, symptoms included: they are
     # what the candidate has to explain.
     anomalous = {s for s, v in views.items() if max(f.score for f in v.findings) >= MIN_SCORE}
+    if symptom:
+        anomalous.add(symptom)  # the alert says so, whatever its own series show
     scored = []
     for service, view in views.items():
         explains = _explains(graph, service, anomalous)
@@ -95,6 +98,9 @@ def rank(
             # Symptoms appear all along the failure path; their size says more about how flat
             # each baseline was than about causes. Saturate it and let the graph decide.
             score = min(view.weight, SYMPTOM_SATURATION) * (0.25 + 0.75 * explains)
+            # Among look-alikes, a shared component (more transitive callers) is the likelier
+            # culprit: its failure reaches further.
+            score *= 1.0 + SHARED_BONUS * _fan_in_share(graph, service)
         if _is_victim(graph, service, view, views):
             score *= VICTIM_DISCOUNT
         scored.append((score, view, explains))
@@ -104,6 +110,11 @@ def rank(
         key=lambda t: (not _is_specific(t[1]), -t[0], t[1].best.onset or float("inf"), t[1].service)
     )
     return [_root_cause(graph, symptom, v, s, e, views) for s, v, e in scored[:top_k]]
+
+
+def _fan_in_share(graph: nx.DiGraph, service: str) -> float:
+    """Share of the graph's services that call this one, directly or not."""
+    return len(callers(graph, service)) / max(1, graph.number_of_nodes() - 1)
 
 
 def _is_specific(view: _ServiceView) -> bool:
