@@ -1,0 +1,87 @@
+"""PetShop loader: three-row headers, repeated header rows, graph, targets, missing noissue."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from warroom.datasets import petshop
+from warroom.errors import DatasetError
+from warroom.model import TimeRange
+
+HEADER = [
+    "microservice,Site,Site,Search",
+    "metric,latency,availability,latency",
+    "statistic,Average,Average,Average",
+]
+
+
+def _scenario(tmp_path: Path, with_noissue: bool = True) -> Path:
+    scenario = tmp_path / "low_traffic"
+    issue = scenario / "train" / "issue_0"
+    issue.mkdir(parents=True)
+    (scenario / "graph.csv").write_text(",Site,Search\nSite,0,1\nSearch,0,0\n")
+    rows = HEADER + ["unix_timestamp,,,"] + [f"{1000 + 300 * i}.0,0.1,100,{0.01 if i < 2 else 0.2}" for i in range(6)]
+    (issue / "metrics.csv").write_text("\n".join(rows) + "\n")
+    target = {
+        "target": {"node": "Site", "metric": "latency", "agg": "Average", "timestamp": 1600},
+        "root_cause": {"node": "Search", "metric": None},
+    }
+    (issue / "target.json").write_text(json.dumps(target))
+    if with_noissue:
+        (scenario / "noissue").mkdir()
+        normal = HEADER + [f"{90000 + 300 * i}.0,0.1,100,0.01" for i in range(20)]
+        (scenario / "noissue" / "metrics.csv").write_text("\n".join(normal) + "\n")
+    return tmp_path
+
+
+def test_loads_series_graph_and_truth(tmp_path: Path) -> None:
+    root = _scenario(tmp_path)
+    issue = petshop.resolve_case(root, None)
+    assert issue.case_id == "low_traffic/train/issue_0"
+    loaded = petshop.load_case(issue)
+    spec = loaded.spec
+    assert spec.graph_edges == (("Site", "Search"),)
+    assert spec.truth is not None and spec.truth.service == "Search"
+    assert spec.incident.symptom_service == "Site"
+    assert spec.incident.symptom_metric == "latency.Average"
+    assert spec.baseline == TimeRange(90000.0, 90000.0 + 300 * 19 + 1.0)
+    search = loaded.store.metric_series(TimeRange(0, 5000), service="Search", name="latency.Average")
+    assert len(search) == 1 and list(search[0].values) == [0.01, 0.01, 0.2, 0.2, 0.2, 0.2]
+
+
+def test_without_noissue_the_rows_before_the_alert_are_the_baseline(tmp_path: Path) -> None:
+    loaded = petshop.load_case(petshop.resolve_case(_scenario(tmp_path, with_noissue=False), "1"))
+    assert loaded.spec.baseline is not None and loaded.spec.baseline.end <= 1600
+    assert any("no fault-free metrics" in n for n in loaded.spec.notes)
+
+
+def test_malformed_target_names_the_file(tmp_path: Path) -> None:
+    root = _scenario(tmp_path)
+    (root / "low_traffic" / "train" / "issue_0" / "target.json").write_text('{"target": {}}')
+    with pytest.raises(DatasetError, match="target.json"):
+        petshop.load_case(petshop.resolve_case(root, None))
+
+
+def test_ragged_graph_row_names_the_line(tmp_path: Path) -> None:
+    root = _scenario(tmp_path)
+    (root / "low_traffic" / "graph.csv").write_text(",Site,Search\nSite,0\n")
+    with pytest.raises(DatasetError, match="graph.csv:2"):
+        petshop.read_graph(root / "low_traffic" / "graph.csv")
+
+
+def test_not_a_petshop_root(tmp_path: Path) -> None:
+    with pytest.raises(DatasetError, match="not a PetShop layout"):
+        petshop.list_issues(tmp_path)
+
+
+@pytest.mark.slow
+def test_real_dataset_has_every_train_issue(petshop_root: Path) -> None:
+    issues = petshop.list_issues(petshop_root)
+    assert len(issues) >= 20
+    loaded = petshop.load_case(issues[0])
+    assert loaded.spec.truth is not None
+    assert loaded.store.count("metrics") > 10_000
+    assert loaded.spec.graph_edges
