@@ -28,7 +28,9 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
 )
-bench_app = typer.Typer(help="Measure accuracy and speed on public data sets.", no_args_is_help=True)
+bench_app = typer.Typer(
+    help="Measure accuracy and speed on public data sets.", no_args_is_help=True
+)
 app.add_typer(bench_app, name="bench")
 console = Console(stderr=True)
 out = Console()
@@ -60,9 +62,13 @@ JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of 
 def investigate(
     dataset: Annotated[Dataset, typer.Option(help="Layout of the data under --root.")],
     root: RootOption,
-    case: Annotated[str | None, typer.Option(help="Case id, or a 1-based index (default: the first).")] = None,
+    case: Annotated[
+        str | None, typer.Option(help="Case id, or a 1-based index (default: the first).")
+    ] = None,
     as_json: JsonOption = False,
-    output: Annotated[Path | None, typer.Option("--out", help="Also write the Markdown report here.")] = None,
+    output: Annotated[
+        Path | None, typer.Option("--out", help="Also write the Markdown report here.")
+    ] = None,
 ) -> None:
     """Investigate one case of a public data set and print the report."""
     try:
@@ -88,7 +94,10 @@ def investigate(
         markdown = to_markdown(report)
         out.print(Markdown(markdown))
         if spec.truth:
-            console.print(f"[dim]ground truth: {spec.truth.service} / {spec.truth.fault_type} / {spec.truth.indicator}[/]")
+            console.print(
+                f"[dim]ground truth: {spec.truth.service} / {spec.truth.fault_type} / "
+                f"{spec.truth.indicator}[/]"
+            )
     if output:
         output.write_text(to_markdown(report))
         console.print(f"report written to {output}")
@@ -115,26 +124,39 @@ def _run_bench(kind: str, root: Path, baseline: str | None, limit: int | None) -
         task = progress.add_task(f"bench {kind}", total=total, case="")
 
         def step(case_id: str) -> None:
-            progress.update(task, advance=0 if progress.tasks[0].fields["case"] == "" else 1, case=case_id)
+            progress.update(
+                task, advance=0 if progress.tasks[0].fields["case"] == "" else 1, case=case_id
+            )
 
         runner = rca.run_nezha if kind == "nezha" else rca.run_petshop
         return runner(root, baseline=baseline, limit=limit, progress=step)
 
 
 BaselineOption = Annotated[
-    str | None, typer.Option(help="Also run a baseline on the same cases: 'baro' (needs warroom[baselines]).")
+    str | None,
+    typer.Option(help="Also run a baseline on the same cases: 'baro' (needs warroom[baselines])."),
 ]
 LimitOption = Annotated[int | None, typer.Option(help="Only the first N cases.")]
 
 
 @bench_app.command("nezha")
-def bench_nezha(root: RootOption, as_json: JsonOption = False, baseline: BaselineOption = None, limit: LimitOption = None) -> None:
+def bench_nezha(
+    root: RootOption,
+    as_json: JsonOption = False,
+    baseline: BaselineOption = None,
+    limit: LimitOption = None,
+) -> None:
     """Every fault of every day under a Nezha root: AS@k, AIS@k, seconds per case."""
     _bench("nezha", root, as_json, baseline, limit)
 
 
 @bench_app.command("petshop")
-def bench_petshop(root: RootOption, as_json: JsonOption = False, baseline: BaselineOption = None, limit: LimitOption = None) -> None:
+def bench_petshop(
+    root: RootOption,
+    as_json: JsonOption = False,
+    baseline: BaselineOption = None,
+    limit: LimitOption = None,
+) -> None:
     """Every issue of every scenario under a PetShop root: top-1/top-3 per scenario and metric."""
     _bench("petshop", root, as_json, baseline, limit)
 
@@ -198,14 +220,23 @@ def bench_loghub(root: RootOption, as_json: JsonOption = False) -> None:
     for column in ("system", "miner", "GA", "templates", "true", "seconds"):
         table.add_column(column)
     for row in result.rows:
-        table.add_row(row.system, row.miner, f"{row.grouping_accuracy:.3f}", str(row.templates_found), str(row.true_templates), f"{row.seconds:.2f}")
+        table.add_row(
+            row.system,
+            row.miner,
+            f"{row.grouping_accuracy:.3f}",
+            str(row.templates_found),
+            str(row.true_templates),
+            f"{row.seconds:.2f}",
+        )
     out.print(table)
     out.print(f"mean GA: {payload['mean_grouping_accuracy']}")
 
 
 @app.command()
 def demo(
-    data: Annotated[Path, typer.Option(help="Folder holding the shared public data sets.")] = Path("../shared/data"),
+    data: Annotated[Path, typer.Option(help="Folder holding the shared public data sets.")] = Path(
+        "../shared/data"
+    ),
 ) -> None:
     """Investigate the first Nezha case from the shared data and print its report."""
     root = data / "nezha"

@@ -68,7 +68,9 @@ class Series:
         object.__setattr__(self, "times", _frozen(self.times))
         object.__setattr__(self, "values", _frozen(self.values))
         if self.times.shape != self.values.shape:
-            raise ValueError(f"series {self.service}/{self.name}: times and values differ in length")
+            raise ValueError(
+                f"series {self.service}/{self.name}: times and values differ in length"
+            )
 
     def within(self, window: TimeRange) -> Series:
         """The points that fall inside `window`."""

@@ -87,7 +87,8 @@ def _metric_findings(
 
 def _sample_times(store: TelemetryStore, window: TimeRange) -> int:
     rows = store.rows(
-        "SELECT count(DISTINCT ts) FROM metrics WHERE ts >= ? AND ts < ?", [window.start, window.end]
+        "SELECT count(DISTINCT ts) FROM metrics WHERE ts >= ? AND ts < ?",
+        [window.start, window.end],
     )
     return int(rows[0][0])
 

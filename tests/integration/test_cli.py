@@ -21,7 +21,9 @@ def test_help_lists_the_commands() -> None:
 
 
 def test_missing_root_is_a_one_line_error(tmp_path: Path) -> None:
-    result = runner.invoke(app, ["investigate", "--dataset", "nezha", "--root", str(tmp_path / "nope")])
+    result = runner.invoke(
+        app, ["investigate", "--dataset", "nezha", "--root", str(tmp_path / "nope")]
+    )
     assert result.exit_code == 2
     assert "not found" in result.output
     assert "Traceback" not in result.output
@@ -35,7 +37,9 @@ def test_unknown_baseline_is_refused(tmp_path: Path) -> None:
 
 @pytest.mark.slow
 def test_investigate_json(nezha_root: Path) -> None:
-    result = runner.invoke(app, ["investigate", "--dataset", "nezha", "--root", str(nezha_root), "--json"])
+    result = runner.invoke(
+        app, ["investigate", "--dataset", "nezha", "--root", str(nezha_root), "--json"]
+    )
     assert result.exit_code == 0, result.output
     payload = json.loads(result.stdout)
     assert payload["culprit"]["service"] == payload["truth"]["service"]

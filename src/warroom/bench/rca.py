@@ -64,7 +64,9 @@ class BenchResult:
         }
 
 
-def _inner_rank(truth_service: str, truth_indicator: str | None, top: tuple[tuple[str, str], ...]) -> int | None:
+def _inner_rank(
+    truth_service: str, truth_indicator: str | None, top: tuple[tuple[str, str], ...]
+) -> int | None:
     if truth_indicator is None:
         return None
     for i, (service, indicator) in enumerate(top, start=1):
@@ -73,7 +75,9 @@ def _inner_rank(truth_service: str, truth_indicator: str | None, top: tuple[tupl
     return None
 
 
-def _score(loaded: LoadedCase, group: str, started: float, baseline_top: tuple[str, ...]) -> CaseResult:
+def _score(
+    loaded: LoadedCase, group: str, started: float, baseline_top: tuple[str, ...]
+) -> CaseResult:
     spec = loaded.spec
     inv = investigate(spec.incident, loaded.store, spec.baseline, spec.graph_edges, top_k=TOP_K)
     top = tuple((c.service, c.indicator) for c in inv.report.candidates)
@@ -95,13 +99,29 @@ def _score(loaded: LoadedCase, group: str, started: float, baseline_top: tuple[s
 
 
 def _failed(case_id: str, group: str, err: Exception, started: float) -> CaseResult:
-    return CaseResult(case_id, group, "", "", None, (), None, None, round(time.perf_counter() - started, 3), error=str(err))
+    return CaseResult(
+        case_id,
+        group,
+        "",
+        "",
+        None,
+        (),
+        None,
+        None,
+        round(time.perf_counter() - started, 3),
+        error=str(err),
+    )
 
 
 Progress = Callable[[str], None]
 
 
-def run_nezha(root: Path, baseline: str | None = None, limit: int | None = None, progress: Progress | None = None) -> BenchResult:
+def run_nezha(
+    root: Path,
+    baseline: str | None = None,
+    limit: int | None = None,
+    progress: Progress | None = None,
+) -> BenchResult:
     """Every fault of every day under root."""
     faults = nezha.list_faults(root)[:limit]
     results = []
@@ -120,7 +140,12 @@ def run_nezha(root: Path, baseline: str | None = None, limit: int | None = None,
     return BenchResult("nezha", str(root), tuple(results), baseline, totals)
 
 
-def run_petshop(root: Path, baseline: str | None = None, limit: int | None = None, progress: Progress | None = None) -> BenchResult:
+def run_petshop(
+    root: Path,
+    baseline: str | None = None,
+    limit: int | None = None,
+    progress: Progress | None = None,
+) -> BenchResult:
     """Every issue of every scenario and split under root."""
     results = []
     for issue in petshop.list_issues(root)[:limit]:
@@ -149,7 +174,9 @@ def _nezha_totals(results: list[CaseResult]) -> dict[str, Any]:
     for k in (1, 3, 5):
         totals[f"AIS@{k}"] = round(accuracy_at(inner, k), 4)
     totals.update(_baseline_totals(scored, (1, 3, 5), "AS"))
-    totals["mean_seconds"] = round(float(np.mean([r.seconds for r in results])), 3) if results else 0.0
+    totals["mean_seconds"] = (
+        round(float(np.mean([r.seconds for r in results])), 3) if results else 0.0
+    )
     totals["by_fault_type"] = _breakdown(scored, lambda r: r.truth_fault)
     totals["by_group"] = _breakdown(scored, lambda r: r.group)
     return totals
@@ -160,24 +187,36 @@ def _petshop_totals(results: list[CaseResult]) -> dict[str, Any]:
     groups = _breakdown(scored, lambda r: r.group)
     totals: dict[str, Any] = {"cases": len(results), "failed": len(results) - len(scored)}
     totals["by_group"] = groups
-    totals["mean_top1_over_groups"] = round(float(np.mean([g["top1"] for g in groups.values()])), 4) if groups else 0.0
-    totals["mean_top3_over_groups"] = round(float(np.mean([g["top3"] for g in groups.values()])), 4) if groups else 0.0
+    totals["mean_top1_over_groups"] = (
+        round(float(np.mean([g["top1"] for g in groups.values()])), 4) if groups else 0.0
+    )
+    totals["mean_top3_over_groups"] = (
+        round(float(np.mean([g["top3"] for g in groups.values()])), 4) if groups else 0.0
+    )
     if any(r.baseline_top for r in scored):
         totals["baseline_mean_top1_over_groups"] = round(
             float(np.mean([g.get("baseline_top1", 0.0) for g in groups.values()])), 4
         )
-    totals["mean_seconds"] = round(float(np.mean([r.seconds for r in results])), 3) if results else 0.0
+    totals["mean_seconds"] = (
+        round(float(np.mean([r.seconds for r in results])), 3) if results else 0.0
+    )
     return totals
 
 
-def _breakdown(results: list[CaseResult], key: Callable[[CaseResult], str]) -> dict[str, dict[str, Any]]:
+def _breakdown(
+    results: list[CaseResult], key: Callable[[CaseResult], str]
+) -> dict[str, dict[str, Any]]:
     grouped: dict[str, list[CaseResult]] = defaultdict(list)
     for r in results:
         grouped[key(r)].append(r)
     out = {}
     for name, items in sorted(grouped.items()):
         ranks = [r.rank for r in items]
-        row: dict[str, Any] = {"cases": len(items), "top1": round(accuracy_at(ranks, 1), 4), "top3": round(accuracy_at(ranks, 3), 4)}
+        row: dict[str, Any] = {
+            "cases": len(items),
+            "top1": round(accuracy_at(ranks, 1), 4),
+            "top3": round(accuracy_at(ranks, 3), 4),
+        }
         if any(r.baseline_top for r in items):
             base = [r.baseline_rank for r in items]
             row["baseline_top1"] = round(accuracy_at(base, 1), 4)
@@ -186,7 +225,9 @@ def _breakdown(results: list[CaseResult], key: Callable[[CaseResult], str]) -> d
     return out
 
 
-def _baseline_totals(results: list[CaseResult], ks: tuple[int, ...], prefix: str) -> dict[str, float]:
+def _baseline_totals(
+    results: list[CaseResult], ks: tuple[int, ...], prefix: str
+) -> dict[str, float]:
     if not any(r.baseline_top for r in results):
         return {}
     ranks = [r.baseline_rank for r in results]
@@ -224,7 +265,11 @@ def _metric_grid(loaded: LoadedCase, window: TimeRange, name: str | None) -> Gri
     ]
     if not series:
         return [], {}
-    step = float(np.median(np.diff(np.unique(np.concatenate([s.times for s in series]))))) if len(series[0]) > 1 else 60.0
+    step = (
+        float(np.median(np.diff(np.unique(np.concatenate([s.times for s in series])))))
+        if len(series[0]) > 1
+        else 60.0
+    )
     step = step or 60.0
     grid = sorted({round(t / step) * step for s in series for t in s.times})
     index = {t: i for i, t in enumerate(grid)}

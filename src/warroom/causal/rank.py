@@ -63,9 +63,9 @@ def _views(
     for f in findings:
         if f.service in exclude:
             continue
-        if alert_metric and f.kind is IndicatorKind.SYMPTOM:
-            if symptom_family(f.indicator) != symptom_family(alert_metric):
-                continue
+        off_alert = symptom_family(f.indicator) != symptom_family(alert_metric or "")
+        if alert_metric and f.kind is IndicatorKind.SYMPTOM and off_alert:
+            continue
         grouped[f.service].append(f)
     views = {}
     for service, items in grouped.items():
@@ -176,7 +176,9 @@ def symptom_family(indicator: str) -> str:
 def fault_type(view_best: Finding, findings: tuple[Finding, ...]) -> str:
     """A coarse fault type from the finding that names the culprit."""
     if view_best.kind is IndicatorKind.CODE:
-        raised = any(f.indicator.startswith("log:") and "rror" in f.evidence[0].statement for f in findings)
+        raised = any(
+            f.indicator.startswith("log:") and "rror" in f.evidence[0].statement for f in findings
+        )
         return "code-exception" if raised else "code-logic"
     if view_best.indicator == NETWORK:
         return "network-delay"

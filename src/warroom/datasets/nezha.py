@@ -85,9 +85,13 @@ def _read_fault_list(day_dir: Path) -> list[NezhaFault]:
     faults = []
     for index, entry in enumerate(entries):
         try:
-            moment = datetime.strptime(entry["inject_time"], "%Y-%m-%d %H:%M:%S").replace(tzinfo=UTC)
+            moment = datetime.strptime(entry["inject_time"], "%Y-%m-%d %H:%M:%S").replace(
+                tzinfo=UTC
+            )
             faults.append(
-                NezhaFault(day_dir.name, moment.timestamp(), entry["inject_pod"], entry["inject_type"])
+                NezhaFault(
+                    day_dir.name, moment.timestamp(), entry["inject_pod"], entry["inject_type"]
+                )
             )
         except (KeyError, TypeError, ValueError) as err:
             raise DatasetError(f"{path}: fault entry {index} is malformed ({err!r})") from err
@@ -108,9 +112,7 @@ def resolve_case(root: Path, case_id: str | None) -> NezhaFault:
     raise DatasetError(f"no Nezha case {case_id!r} under {root} (known: {known}, ...)")
 
 
-def load_case(
-    root: Path, fault: NezhaFault, store: TelemetryStore | None = None
-) -> LoadedCase:
+def load_case(root: Path, fault: NezhaFault, store: TelemetryStore | None = None) -> LoadedCase:
     """Load one fault's telemetry (and the fault-free baseline) into a store."""
     started = time.perf_counter()
     store = store or TelemetryStore()
@@ -118,7 +120,9 @@ def load_case(
     construct_day = root / "construct_data" / fault.day
     notes: list[str] = []
     t0 = fault.inject_time
-    _load_metrics(store, rca_day / "metric", TimeRange(t0 - METRIC_HISTORY_S, t0 + METRIC_AFTER_S), notes)
+    _load_metrics(
+        store, rca_day / "metric", TimeRange(t0 - METRIC_HISTORY_S, t0 + METRIC_AFTER_S), notes
+    )
     fault_range = TimeRange(_minute_floor(t0), t0 + FAULT_FILES_S)
     _load_minute_files(store, rca_day, fault_range, notes)
     baseline = _load_baseline(store, construct_day, notes)
@@ -144,7 +148,9 @@ def _minute_floor(ts: float) -> float:
     return ts - ts % 60
 
 
-def _load_metrics(store: TelemetryStore, metric_dir: Path, window: TimeRange, notes: list[str]) -> None:
+def _load_metrics(
+    store: TelemetryStore, metric_dir: Path, window: TimeRange, notes: list[str]
+) -> None:
     files = sorted(metric_dir.glob("*.csv")) if metric_dir.is_dir() else []
     pod_files = [f for f in files if "PodName" in _header(f)]
     front_files = [f for f in files if "ServiceName" in _header(f)]
@@ -179,8 +185,7 @@ def _insert_metric_files(
     """Unpivot wide metric CSVs into (service, name, ts, value) rows, in one scan."""
     if not paths:
         return
-    sources = ", ".join(f"'{_sql_path(p)}'" for p in paths)
-    source = f"read_csv([{sources}], header=true, all_varchar=true)"
+    source = _csv_source(paths)
     service = f"regexp_replace({id_column}, '{POD_SUFFIX_SQL}', '')"
     if service_prefix:
         service = f"'{service_prefix}' || {id_column}"
@@ -205,6 +210,39 @@ def _insert_metric_files(
         raise DatasetError(f"cannot read metric CSVs in {paths[0].parent}: {err}") from err
 
 
+def _csv_source(files: list[Path]) -> str:
+    """A DuckDB scan of CSV files with the dialect and columns stated, not sniffed.
+
+    The public data has rows with broken quoting; DuckDB's sniffer then misreads or rejects a
+    whole file. With the dialect given, such rows are skipped one by one and recorded in the
+    `csv_rejects` table, which the loader reports in the case notes.
+    """
+    groups: dict[tuple[str, ...], list[Path]] = {}
+    for f in files:
+        groups.setdefault(tuple(_header(f)), []).append(f)
+    scans = []
+    for header, paths in groups.items():
+        sources = ", ".join(f"'{_sql_path(p)}'" for p in paths)
+        columns = "{" + ", ".join(f"'{c}': 'VARCHAR'" for c in header) + "}"
+        scans.append(
+            f"SELECT * FROM read_csv([{sources}], header=true, auto_detect=false, "
+            f"columns={columns}, delim=',', quote='\"', escape='\"', ignore_errors=true, "
+            "store_rejects=true, rejects_table='csv_rejects', rejects_scan='csv_reject_scans')"
+        )
+    return "(" + " UNION ALL BY NAME ".join(scans) + ")"
+
+
+def _rejected_rows(store: TelemetryStore) -> int:
+    """Rows the last scan skipped as malformed (0 when none were); clears the record."""
+    try:
+        count = int(store.rows("SELECT count(DISTINCT (file_id, line)) FROM csv_rejects")[0][0])
+    except Exception:  # the rejects table exists only after a scan that stored rejects
+        return 0
+    store.execute("DROP TABLE IF EXISTS csv_rejects")
+    store.execute("DROP TABLE IF EXISTS csv_reject_scans")
+    return count
+
+
 def _sql_path(path: Path) -> str:
     return str(path).replace("'", "''")
 
@@ -225,25 +263,29 @@ def _minute_files(folder: Path, kind: str, window: TimeRange) -> list[Path]:
     return chosen
 
 
-def _load_minute_files(store: TelemetryStore, day_dir: Path, window: TimeRange, notes: list[str]) -> None:
+def _load_minute_files(
+    store: TelemetryStore, day_dir: Path, window: TimeRange, notes: list[str]
+) -> None:
     logs = _minute_files(day_dir / "log", "log", window)
     traces = _minute_files(day_dir / "trace", "trace", window)
     if not logs:
         notes.append(f"no log files for {window} in {day_dir / 'log'}")
     if not traces:
         notes.append(f"no trace files for {window} in {day_dir / 'trace'}")
-    _insert_logs(store, logs)
-    _insert_spans(store, traces)
+    _insert_logs(store, logs, notes)
+    _insert_spans(store, traces, notes)
 
 
-def _load_baseline(store: TelemetryStore, construct_day: Path, notes: list[str]) -> TimeRange | None:
+def _load_baseline(
+    store: TelemetryStore, construct_day: Path, notes: list[str]
+) -> TimeRange | None:
     logs = sorted((construct_day / "log").glob("*_log.csv")) if construct_day.is_dir() else []
     traces = sorted((construct_day / "trace").glob("*_trace.csv")) if construct_day.is_dir() else []
     if not logs and not traces:
         notes.append(f"no fault-free data in {construct_day}; baseline is the pre-fault window")
         return None
-    _insert_logs(store, logs)
-    _insert_spans(store, traces)
+    _insert_logs(store, logs, notes)
+    _insert_spans(store, traces, notes)
     return _files_extent(store, [(logs, "TimeUnixNano"), (traces, "StartTimeUnixNano")])
 
 
@@ -253,24 +295,23 @@ def _files_extent(store: TelemetryStore, groups: list[tuple[list[Path], str]]) -
     for files, column in groups:
         if not files:
             continue
-        sources = ", ".join(f"'{_sql_path(f)}'" for f in files)
         row = store.rows(
             f"SELECT min(try_cast({column} AS DOUBLE)), max(try_cast({column} AS DOUBLE)) "
-            f"FROM read_csv([{sources}], header=true, all_varchar=true, union_by_name=true)"
+            f"FROM {_csv_source(files)}"
         )[0]
+        _rejected_rows(store)  # already reported by the insert that read these files
         if row[0] is not None:
             bounds += [row[0] / 1e9, row[1] / 1e9]
     return TimeRange(min(bounds), max(bounds) + 1e-3) if bounds else None
 
 
-def _insert_logs(store: TelemetryStore, files: list[Path]) -> None:
+def _insert_logs(store: TelemetryStore, files: list[Path], notes: list[str]) -> None:
     """Unwrap the Kubernetes JSON envelope; the body is plain text (Java) or JSON (Go/Node).
 
     Neighbouring minute files overlap, so identical rows are kept once.
     """
     if not files:
         return
-    sources = ", ".join(f"'{_sql_path(f)}'" for f in files)
     sql = f"""
         INSERT INTO logs
         SELECT DISTINCT ts, regexp_replace(PodName, '{POD_SUFFIX_SQL}', ''), PodName,
@@ -284,33 +325,38 @@ def _insert_logs(store: TelemetryStore, files: list[Path]) -> None:
         FROM (
             SELECT try_cast(TimeUnixNano AS DOUBLE) / 1e9 AS ts, PodName, TraceID, SpanID, body,
                    (body LIKE '{{%' AND json_valid(body)) AS is_json
-            FROM (SELECT *, regexp_replace(coalesce(json_extract_string(Log, '$.log'), Log), '\\s+$', '') AS body
-                  FROM read_csv([{sources}], header=true, all_varchar=true, union_by_name=true))
+            FROM (SELECT *, regexp_replace(coalesce(json_extract_string(Log, '$.log'), Log),
+                                           '\\s+$', '') AS body
+                  FROM {_csv_source(files)})
         ) WHERE ts IS NOT NULL
     """
-    _run(store, sql, files, "log")
+    _run(store, sql, files, "log", notes)
 
 
-def _insert_spans(store: TelemetryStore, files: list[Path]) -> None:
+def _insert_spans(store: TelemetryStore, files: list[Path], notes: list[str]) -> None:
     if not files:
         return
-    sources = ", ".join(f"'{_sql_path(f)}'" for f in files)
     sql = f"""
         INSERT INTO spans
         SELECT DISTINCT TraceID, SpanID, CASE WHEN ParentID = 'root' THEN '' ELSE ParentID END,
                regexp_replace(PodName, '{POD_SUFFIX_SQL}', ''), PodName, OperationName,
-               try_cast(StartTimeUnixNano AS DOUBLE) / 1e9, try_cast(EndTimeUnixNano AS DOUBLE) / 1e9,
+               try_cast(StartTimeUnixNano AS DOUBLE) / 1e9,
+               try_cast(EndTimeUnixNano AS DOUBLE) / 1e9,
                FALSE
-        FROM read_csv([{sources}], header=true, all_varchar=true, union_by_name=true)
+        FROM {_csv_source(files)}
         WHERE try_cast(StartTimeUnixNano AS DOUBLE) IS NOT NULL
           AND try_cast(EndTimeUnixNano AS DOUBLE) IS NOT NULL
     """
-    _run(store, sql, files, "trace")
+    _run(store, sql, files, "trace", notes)
 
 
-def _run(store: TelemetryStore, sql: str, files: list[Path], kind: str) -> None:
+def _run(store: TelemetryStore, sql: str, files: list[Path], kind: str, notes: list[str]) -> None:
     try:
         store.execute(sql)
+        skipped = _rejected_rows(store)
+        if skipped:
+            names = ", ".join(f.name for f in files)
+            notes.append(f"skipped {skipped} malformed {kind} row(s) in {names}")
     except Exception as err:  # duckdb raises several error types for a malformed CSV
         names = ", ".join(f.name for f in files)
         raise DatasetError(f"cannot read {kind} CSV ({names}) in {files[0].parent}: {err}") from err

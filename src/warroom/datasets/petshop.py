@@ -55,7 +55,9 @@ def list_issues(root: Path) -> list[PetshopIssue]:
     """All issues of all scenarios and splits under root."""
     issues = []
     for scenario in find_scenarios(root):
-        for split_dir in sorted(p for p in scenario.iterdir() if p.is_dir() and p.name != "noissue"):
+        for split_dir in sorted(
+            p for p in scenario.iterdir() if p.is_dir() and p.name != "noissue"
+        ):
             for issue_dir in sorted(split_dir.glob("issue_*"), key=_issue_order):
                 if (issue_dir / "target.json").is_file():
                     issues.append(PetshopIssue(scenario, split_dir.name, issue_dir))
@@ -93,7 +95,7 @@ def read_target(issue: PetshopIssue) -> dict[str, dict[str, object]]:
         raise DatasetError(f"{path}: not valid JSON ({err.msg} at line {err.lineno})") from err
     except (KeyError, TypeError, ValueError) as err:
         raise DatasetError(f"{path}: missing or malformed target field ({err!r})") from err
-    return target  # type: ignore[no-any-return]
+    return target
 
 
 def load_case(issue: PetshopIssue, store: TelemetryStore | None = None) -> LoadedCase:
@@ -162,7 +164,9 @@ def read_header(path: Path) -> list[tuple[str, str, str]]:
             reader = csv.reader(handle)
             rows = [next(reader) for _ in range(HEADER_ROWS)]
     except (OSError, StopIteration) as err:
-        raise DatasetError(f"{path}: needs {HEADER_ROWS} header rows (node, metric, statistic)") from err
+        raise DatasetError(
+            f"{path}: needs {HEADER_ROWS} header rows (node, metric, statistic)"
+        ) from err
     widths = {len(r) for r in rows}
     if len(widths) != 1:
         raise DatasetError(f"{path}: header rows have different widths {sorted(widths)}")
@@ -181,11 +185,17 @@ def insert_metrics(store: TelemetryStore, path: Path) -> TimeRange | None:
     except Exception as err:  # duckdb raises several error types for a malformed CSV
         raise DatasetError(f"{path}: cannot read metrics ({err})") from err
     if len(names) != len(columns) + 1:
-        raise DatasetError(f"{path}: {len(names)} data columns but {len(columns) + 1} in the header")
-    store.execute("CREATE TEMP TABLE IF NOT EXISTS petshop_columns (col VARCHAR, node VARCHAR, name VARCHAR)")
+        raise DatasetError(
+            f"{path}: {len(names)} data columns but {len(columns) + 1} in the header"
+        )
+    store.execute(
+        "CREATE TEMP TABLE IF NOT EXISTS petshop_columns (col VARCHAR, node VARCHAR, name VARCHAR)"
+    )
     store.execute("DELETE FROM petshop_columns")
     for col, (node, metric, stat) in zip(names[1:], columns, strict=True):
-        store.execute("INSERT INTO petshop_columns VALUES (?, ?, ?)", [col, node, f"{metric}.{stat}"])
+        store.execute(
+            "INSERT INTO petshop_columns VALUES (?, ?, ?)", [col, node, f"{metric}.{stat}"]
+        )
     ts = names[0]
     # Materialised first: with a filter on the file scan DuckDB pushes a DOUBLE cast into the
     # reader and fails on the header rows that some files repeat inside their data.

@@ -69,7 +69,9 @@ def template_findings(
         finding = _share_change(key, base[key], base_total[service], inc[key], inc_total[service])
         if finding is not None:
             onset = first_seen.get(key) if finding[1] > 0 else None
-            findings.append(_finding(key, *finding, key in errors, onset, base, inc, base_total, inc_total))
+            findings.append(
+                _finding(key, *finding, key in errors, onset, base, inc, base_total, inc_total)
+            )
     return findings
 
 
@@ -125,7 +127,7 @@ def _finding(
         indicator=f"log:{template}",
         kind=IndicatorKind.SYMPTOM,
         modality=Modality.LOG,
-        score=z if (error or direction < 0) else z * 0.5,
+        score=z if error and direction > 0 else z * 0.5,  # new errors say most
         onset=onset,
         direction=direction,
         evidence=(evidence,),

@@ -41,7 +41,8 @@ _SYMPTOM = re.compile(
     re.IGNORECASE,
 )
 _RESOURCE = re.compile(
-    r"cpu|mem|heap|gc|disk|fs|filesystem|syscall|network|net_|bytes|io|thread|fd|conn|pool|"
+    r"cpu|mem|heap|\bgc|disk|\bfs\b|filesystem|syscall|network|net_|bytes|(?<![a-z])io(?![a-z])|"
+    r"thread|\bfds?\b|conn|pool|"
     r"queue|lag|cache|evict",
     re.IGNORECASE,
 )
@@ -74,10 +75,10 @@ def resource_family(metric: str) -> str:
         ("disk", r"disk|fs|filesystem|inode"),
         ("network-latency", r"network.*(p\d\d|latency|delay|rtt)|rtt"),
         ("network", r"network|net_|bytes|packet|socket"),
-        ("io", r"syscall|io"),
-        ("pool", r"pool|conn|thread|fd"),
-        ("queue", r"queue|lag"),
+        ("pool", r"pool|conn|thread|\bfds?\b"),
+        ("queue", r"queue|\blag\b|_lag"),
         ("cache", r"cache|evict"),
+        ("io", r"syscall|(?<![a-z])io(?![a-z])"),
     ):
         if re.search(pattern, lowered):
             return family
@@ -128,7 +129,9 @@ def _transform(base: FloatArray, test: FloatArray) -> tuple[FloatArray, FloatArr
     return base, test
 
 
-def deviation(series: Series, baseline: TimeRange, window: TimeRange, direction: int) -> Deviation | None:
+def deviation(
+    series: Series, baseline: TimeRange, window: TimeRange, direction: int
+) -> Deviation | None:
     """Peak robust z inside window against the baseline; None when either side lacks data.
 
     direction +1 scores increases, -1 decreases, 0 either way.
@@ -137,12 +140,22 @@ def deviation(series: Series, baseline: TimeRange, window: TimeRange, direction:
     test = series.within(window)
     if direction < 0 and _is_success_share(series.name):
         # 100 % -> 97 % availability is 0 -> 3 % failures: a factor, not a 3 % wobble.
-        top = 1.0 if max(np.nanmax(base, initial=0), np.nanmax(test.values, initial=0)) <= 1 else 100.0
-        base, test, direction = top - base, Series(series.service, series.name, test.times, top - test.values), 1
+        top = (
+            1.0
+            if max(np.nanmax(base, initial=0), np.nanmax(test.values, initial=0)) <= 1
+            else 100.0
+        )
+        base, test, direction = (
+            top - base,
+            Series(series.service, series.name, test.times, top - test.values),
+            1,
+        )
         dev = _deviation(base, test, direction)
         if dev is None:
             return None
-        return Deviation(top - dev.baseline_median, dev.scale, top - dev.peak_value, dev.peak_z, dev.onset)
+        return Deviation(
+            top - dev.baseline_median, dev.scale, top - dev.peak_value, dev.peak_z, dev.onset
+        )
     return _deviation(base, test, direction)
 
 
@@ -175,15 +188,15 @@ def _directions(metric: str, kind: IndicatorKind) -> int:
     lowered = metric.lower()
     if re.search(r"success|availability", lowered):
         return -1
-    if re.search(r"workload|request|throughput|qps|rps|ops|bytes|packets|syscall", lowered):
+    if re.search(
+        r"workload|request|throughput|qps|rps|\bops\b|\(ops\)|bytes|packets|syscall", lowered
+    ):
         return 0
     del kind
     return +1
 
 
-def metric_findings(
-    series: list[Series], baseline: TimeRange, window: TimeRange
-) -> list[Finding]:
+def metric_findings(series: list[Series], baseline: TimeRange, window: TimeRange) -> list[Finding]:
     """One finding per series that deviates from its baseline by at least ONSET_Z sigmas."""
     findings = []
     for s in series:
@@ -198,7 +211,12 @@ def metric_findings(
 
 
 def _finding(
-    s: Series, kind: IndicatorKind, dev: Deviation, weight: float, baseline: TimeRange, window: TimeRange
+    s: Series,
+    kind: IndicatorKind,
+    dev: Deviation,
+    weight: float,
+    baseline: TimeRange,
+    window: TimeRange,
 ) -> Finding:
     ratio = dev.peak_value / dev.baseline_median if dev.baseline_median else float("inf")
     went_up = dev.peak_value >= dev.baseline_median

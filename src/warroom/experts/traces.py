@@ -13,7 +13,7 @@ from collections import Counter, defaultdict
 from collections.abc import Sequence
 
 import numpy as np
-from scipy.stats import mannwhitneyu, norm
+from scipy.stats import binom, mannwhitneyu, norm
 
 from warroom.model import Evidence, Finding, IndicatorKind, Modality, Span
 
@@ -27,10 +27,10 @@ ERRORS = "span-error-rate"
 
 def call_edges(spans: Sequence[Span]) -> Counter[tuple[str, str]]:
     """(caller service, callee service) -> number of calls seen in the spans."""
-    by_id = {s.span_id: s for s in spans}
+    by_id = {(s.trace_id, s.span_id): s for s in spans}
     edges: Counter[tuple[str, str]] = Counter()
     for s in spans:
-        parent = by_id.get(s.parent_id)
+        parent = by_id.get((s.trace_id, s.parent_id))
         if parent is not None and parent.service != s.service:
             edges[(parent.service, s.service)] += 1
     return edges
@@ -38,13 +38,13 @@ def call_edges(spans: Sequence[Span]) -> Counter[tuple[str, str]]:
 
 def self_times(spans: Sequence[Span]) -> dict[str, list[float]]:
     """Per service, each span's duration minus the union of its children's intervals (ms)."""
-    children: dict[str, list[Span]] = defaultdict(list)
+    children: dict[tuple[str, str], list[Span]] = defaultdict(list)
     for s in spans:
         if s.parent_id:
-            children[s.parent_id].append(s)
+            children[(s.trace_id, s.parent_id)].append(s)
     out: dict[str, list[float]] = defaultdict(list)
     for s in spans:
-        covered = _covered(s, children.get(s.span_id, []))
+        covered = _covered(s, children.get((s.trace_id, s.span_id), []))
         out[s.service].append(max(0.0, s.duration - covered) * 1000.0)
     return out
 
@@ -69,10 +69,10 @@ def _covered(parent: Span, kids: list[Span]) -> float:
 
 def network_gaps(spans: Sequence[Span]) -> dict[str, list[float]]:
     """Per callee service, caller span end minus callee span end on cross-service calls (ms)."""
-    by_id = {s.span_id: s for s in spans}
+    by_id = {(s.trace_id, s.span_id): s for s in spans}
     out: dict[str, list[float]] = defaultdict(list)
     for s in spans:
-        parent = by_id.get(s.parent_id)
+        parent = by_id.get((s.trace_id, s.parent_id))
         if parent is not None and parent.service != s.service:
             out[s.service].append(max(0.0, parent.end - s.end) * 1000.0)
     return out
@@ -145,14 +145,10 @@ def _error_findings(baseline: Sequence[Span], incident: Sequence[Span]) -> list[
         p0 = (b_err + 0.5) / (b_total + 1.0)
         if errors < MIN_SAMPLES or errors <= total * p0:
             continue
-        from scipy.stats import binom
-
         z = float(min(37.0, norm.isf(max(float(binom.sf(errors - 1, total, p0)), 1e-300))))
         if z < MIN_Z:
             continue
-        statement = (
-            f"{service} span errors: {b_err}/{b_total} fault-free -> {errors}/{total} now"
-        )
+        statement = f"{service} span errors: {b_err}/{b_total} fault-free -> {errors}/{total} now"
         evidence = Evidence(
             id=f"trace:{service}:{ERRORS}",
             statement=statement,
@@ -162,5 +158,9 @@ def _error_findings(baseline: Sequence[Span], incident: Sequence[Span]) -> list[
             source=f"experts.traces.trace_findings(service={service}, indicator={ERRORS})",
         )
         onset = min((s.start for s in incident if s.service == service and s.error), default=None)
-        out.append(Finding(service, ERRORS, IndicatorKind.SYMPTOM, Modality.TRACE, z, onset, +1, (evidence,)))
+        out.append(
+            Finding(
+                service, ERRORS, IndicatorKind.SYMPTOM, Modality.TRACE, z, onset, +1, (evidence,)
+            )
+        )
     return out

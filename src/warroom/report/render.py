@@ -40,7 +40,8 @@ def to_markdown(report: Report) -> str:
     if report.notes:
         lines += ["## Notes", ""] + [f"- {n}" for n in report.notes] + [""]
     lines.append(
-        f"_{report.findings_count} findings from the experts; investigated in {report.seconds:.2f} s._"
+        f"_{report.findings_count} findings from the experts; "
+        f"investigated in {report.seconds:.2f} s._"
     )
     return "\n".join(lines) + "\n"
 
@@ -67,7 +68,12 @@ def _culprit_section(culprit: RootCause, confidence: float, label: str) -> list[
 
 
 def _candidates_table(candidates: tuple[RootCause, ...]) -> list[str]:
-    lines = ["## Other candidates", "", "| # | service | indicator | fault type | score |", "|---|---|---|---|---|"]
+    lines = [
+        "## Other candidates",
+        "",
+        "| # | service | indicator | fault type | score |",
+        "|---|---|---|---|---|",
+    ]
     for i, c in enumerate(candidates[1:], start=2):
         lines.append(f"| {i} | `{c.service}` | `{c.indicator}` | {c.fault_type} | {c.score:.2f} |")
     return lines + [""]

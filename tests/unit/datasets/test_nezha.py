@@ -29,7 +29,16 @@ def _layout(tmp_path: Path, faults: object, timestamp: str | None = None) -> Pat
     return tmp_path
 
 
-FAULTS = {"09": [{"inject_time": "2023-01-29 09:30:00", "inject_timestamp": "1", "inject_pod": POD, "inject_type": "cpu_contention"}]}
+FAULTS = {
+    "09": [
+        {
+            "inject_time": "2023-01-29 09:30:00",
+            "inject_timestamp": "1",
+            "inject_pod": POD,
+            "inject_type": "cpu_contention",
+        }
+    ]
+}
 
 
 def test_service_of_pod_strips_replicaset_hash_and_suffix() -> None:

@@ -23,7 +23,11 @@ def _scenario(tmp_path: Path, with_noissue: bool = True) -> Path:
     issue = scenario / "train" / "issue_0"
     issue.mkdir(parents=True)
     (scenario / "graph.csv").write_text(",Site,Search\nSite,0,1\nSearch,0,0\n")
-    rows = HEADER + ["unix_timestamp,,,"] + [f"{1000 + 300 * i}.0,0.1,100,{0.01 if i < 2 else 0.2}" for i in range(6)]
+    rows = (
+        HEADER
+        + ["unix_timestamp,,,"]
+        + [f"{1000 + 300 * i}.0,0.1,100,{0.01 if i < 2 else 0.2}" for i in range(6)]
+    )
     (issue / "metrics.csv").write_text("\n".join(rows) + "\n")
     target = {
         "target": {"node": "Site", "metric": "latency", "agg": "Average", "timestamp": 1600},
@@ -48,7 +52,9 @@ def test_loads_series_graph_and_truth(tmp_path: Path) -> None:
     assert spec.incident.symptom_service == "Site"
     assert spec.incident.symptom_metric == "latency.Average"
     assert spec.baseline == TimeRange(90000.0, 90000.0 + 300 * 19 + 1.0)
-    search = loaded.store.metric_series(TimeRange(0, 5000), service="Search", name="latency.Average")
+    search = loaded.store.metric_series(
+        TimeRange(0, 5000), service="Search", name="latency.Average"
+    )
     assert len(search) == 1 and list(search[0].values) == [0.01, 0.01, 0.2, 0.2, 0.2, 0.2]
 
 

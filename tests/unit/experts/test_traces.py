@@ -1,0 +1,151 @@
+"""Trace expert: call edges, self time, network gaps on call edges, and latency findings."""
+
+from __future__ import annotations
+
+import pytest
+
+from warroom.experts.traces import (
+    ERRORS,
+    NETWORK,
+    SELF_TIME,
+    call_edges,
+    network_gaps,
+    self_times,
+    trace_findings,
+)
+from warroom.model import IndicatorKind, Modality, Span
+
+MS = 0.001
+
+
+def _span(
+    trace: str,
+    span_id: str,
+    parent: str,
+    service: str,
+    start: float,
+    end: float,
+    error: bool = False,
+) -> Span:
+    return Span(trace, span_id, parent, service, f"{service}-op", start, end, error)
+
+
+def test_call_edges_count_cross_service_calls_only() -> None:
+    spans = [
+        _span("t1", "a", "", "frontend", 0.0, 1.0),
+        _span("t1", "b", "a", "checkout", 0.1, 0.9),
+        _span("t1", "c", "b", "checkout", 0.2, 0.3),  # internal span: not a call edge
+        _span("t1", "d", "b", "payment", 0.4, 0.5),
+        _span("t2", "e", "", "frontend", 2.0, 3.0),
+        _span("t2", "f", "e", "checkout", 2.1, 2.9),
+        _span("t2", "g", "missing", "payment", 2.2, 2.3),  # orphan: parent not seen
+    ]
+    assert call_edges(spans) == {("frontend", "checkout"): 2, ("checkout", "payment"): 1}
+
+
+def test_self_time_subtracts_the_union_of_overlapping_children() -> None:
+    spans = [
+        _span("t", "p", "", "checkout", 0.0, 100 * MS),
+        _span("t", "c1", "p", "payment", 10 * MS, 50 * MS),
+        _span("t", "c2", "p", "payment", 30 * MS, 70 * MS),  # overlaps c1: 10..70 covered
+    ]
+    times = self_times(spans)
+    assert times["checkout"] == [pytest.approx(40.0)]
+    assert times["payment"] == [pytest.approx(40.0), pytest.approx(40.0)]
+
+
+def test_self_time_clips_children_to_the_parent_and_never_goes_negative() -> None:
+    spans = [
+        _span("t", "p", "", "checkout", 0.0, 100 * MS),
+        _span("t", "c1", "p", "payment", 80 * MS, 150 * MS),  # async child outlives its parent
+        _span("t", "c2", "p", "payment", 0.0, 30 * MS),
+    ]
+    assert self_times(spans)["checkout"] == [pytest.approx(50.0)]
+    full = [_span("t", "p", "", "a", 0.0, 0.1), _span("t", "c", "p", "b", -0.1, 0.2)]
+    assert self_times(full)["a"] == [pytest.approx(0.0)]
+
+
+def test_network_gap_is_caller_end_minus_callee_end_on_cross_service_calls() -> None:
+    spans = [
+        _span("t", "p", "", "checkout", 0.0, 100 * MS),
+        _span("t", "c", "p", "payment", 10 * MS, 70 * MS),
+        _span("t", "i", "p", "checkout", 10 * MS, 20 * MS),  # same service: no network hop
+    ]
+    gaps = network_gaps(spans)
+    assert set(gaps) == {"payment"}
+    assert gaps["payment"] == [pytest.approx(30.0)]
+
+
+def _traces(
+    n: int, child_ms: float, gap_ms: float, start: float = 0.0, error: bool = False
+) -> list[Span]:
+    """n traces frontend -> backend: 5 ms in the caller before the call, then the callee's
+    span of child_ms, then gap_ms until the caller's span ends. A little jitter avoids ties."""
+    spans = []
+    for i in range(n):
+        t0 = start + i
+        jitter = (i % 5) * 0.2
+        c_start = t0 + 5 * MS
+        c_end = c_start + (child_ms + jitter) * MS
+        p_end = c_end + (gap_ms + jitter) * MS
+        spans.append(_span(f"t{start}-{i}", f"p{start}-{i}", "", "frontend", t0, p_end))
+        spans.append(
+            _span(
+                f"t{start}-{i}", f"c{start}-{i}", f"p{start}-{i}", "backend", c_start, c_end, error
+            )
+        )
+    return spans
+
+
+def _by_key(findings: list) -> dict:
+    return {(f.service, f.indicator): f for f in findings}
+
+
+def test_unchanged_traces_give_no_findings() -> None:
+    assert trace_findings(_traces(30, 10, 5), _traces(30, 10, 5, start=1000.0)) == []
+
+
+def test_slower_callee_gives_a_self_time_finding_on_the_callee_only() -> None:
+    base, inc = _traces(30, 10, 5), _traces(30, 50, 5, start=1000.0)
+    found = _by_key(trace_findings(base, inc))
+    assert set(found) == {("backend", SELF_TIME)}
+    f = found[("backend", SELF_TIME)]
+    assert f.kind is IndicatorKind.SYMPTOM
+    assert f.modality is Modality.TRACE
+    assert f.direction == +1
+    assert f.score >= 3.0
+    assert f.onset == pytest.approx(1000.0 + 5 * MS)
+    assert f.evidence[0].value > 4 * f.evidence[0].baseline
+
+
+def test_network_delay_gives_the_network_finding_on_the_callee() -> None:
+    base, inc = _traces(30, 10, 5), _traces(30, 10, 205, start=1000.0)
+    found = _by_key(trace_findings(base, inc))
+    assert ("backend", NETWORK) in found
+    assert ("backend", SELF_TIME) not in found  # the callee's own spans look normal
+    f = found[("backend", NETWORK)]
+    assert f.kind is IndicatorKind.RESOURCE
+    assert f.evidence[0].value - f.evidence[0].baseline == pytest.approx(200.0, abs=1.0)
+
+
+def test_too_few_spans_are_not_judged() -> None:
+    assert trace_findings(_traces(3, 10, 5), _traces(3, 100, 500, start=1000.0)) == []
+
+
+def test_failing_spans_give_an_error_finding() -> None:
+    base = _traces(30, 10, 5)
+    inc = _traces(30, 10, 5, start=1000.0, error=True)
+    found = _by_key(trace_findings(base, inc))
+    assert set(found) == {("backend", ERRORS)}
+    assert found[("backend", ERRORS)].onset == pytest.approx(1000.0 + 5 * MS)
+
+
+def test_span_ids_reused_across_traces_link_within_their_own_trace() -> None:
+    spans = [
+        _span("t1", "1", "", "frontend", 0.0, 0.1),
+        _span("t1", "2", "1", "checkout", 0.01, 0.05),
+        _span("t2", "1", "", "web", 0.0, 0.2),
+        _span("t2", "2", "1", "db", 0.01, 0.15),
+    ]
+    assert call_edges(spans) == {("frontend", "checkout"): 1, ("web", "db"): 1}
+    assert network_gaps(spans)["checkout"] == [pytest.approx(50.0)]
