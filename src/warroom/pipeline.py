@@ -15,7 +15,7 @@ import numpy as np
 from warroom.causal.rank import confidence, rank
 from warroom.experts import logs as log_expert
 from warroom.experts import sequences
-from warroom.experts.metrics import MIN_BASELINE_POINTS, metric_findings
+from warroom.experts.metrics import SMALL_SAMPLE, metric_findings
 from warroom.experts.traces import call_edges, trace_findings
 from warroom.model import Finding, Incident, LogRecord, Report, Series, Span, TimeRange
 from warroom.telemetry.store import TelemetryStore
@@ -74,10 +74,13 @@ def investigate(
 def _metric_findings(
     store: TelemetryStore, window: TimeRange, baseline: TimeRange | None, missing: list[str]
 ) -> list[Finding]:
-    """Metrics against the fault-free window when it holds enough samples, else recent history."""
-    reference = baseline
-    if reference is None or _sample_times(store, reference) < MIN_BASELINE_POINTS:
-        reference = TimeRange(window.start - METRIC_HISTORY_S, window.start)
+    """Metrics against the fault-free window when it holds enough samples, else the hour before
+    the window when that holds more."""
+    history = TimeRange(window.start - METRIC_HISTORY_S, window.start)
+    reference = baseline or history
+    fault_free_points = _sample_times(store, baseline) if baseline else 0
+    if fault_free_points < SMALL_SAMPLE and _sample_times(store, history) > fault_free_points:
+        reference = history
     series = store.metric_series(reference) + store.metric_series(window)
     if not series:
         missing.append("metrics: no series in the window or its baseline")
