@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 
 from warroom.experts.metrics import indicator_kind, resource_family
 from warroom.model import IndicatorKind
-
-_PLACEHOLDER = re.compile(r"<\*>|\s+")
 
 
 def rank_of(truth: str, ranked: Sequence[str]) -> int | None:
@@ -43,4 +40,34 @@ def indicator_matches(truth: str, predicted: str) -> bool:
         return resource_family(truth) == resource_family(predicted)
     if resource_family(truth) == "network-latency":
         return resource_family(predicted) == "network-latency"
-    return _PLACEHOLDER.sub("", truth) == _PLACEHOLDER.sub("", predicted)
+    return _same_region(truth, predicted)
+
+
+def _same_region(truth: str, predicted: str) -> bool:
+    """Code regions "A_B": each labelled event's words begin the predicted event's words.
+
+    Labels name a log statement by its leading words ("Start charge card"), mined templates carry
+    the rest of the line; either side's event names may themselves contain "_".
+    """
+    t, p = _words(truth), _words(predicted)
+    if t == p:
+        return True
+    for i in _underscores(t):
+        for j in _underscores(p):
+            if _begins(p[:j], t[:i]) and _begins(p[j + 1 :], t[i + 1 :]):
+                return True
+    return False
+
+
+def _words(text: str) -> str:
+    return " ".join(text.replace("<*>", " ").split())
+
+
+def _begins(text: str, prefix: str) -> bool:
+    """Whether prefix's words are the first words of text (whole words, so #34 is not #345)."""
+    words, head = text.split(), prefix.split()
+    return bool(head) and words[: len(head)] == head
+
+
+def _underscores(text: str) -> list[int]:
+    return [i for i, ch in enumerate(text) if ch == "_"]

@@ -14,6 +14,7 @@ Fault lists give `inject_time` (UTC) and `inject_timestamp` (8 hours off): we us
 
 from __future__ import annotations
 
+import csv
 import json
 import time
 from dataclasses import dataclass
@@ -65,7 +66,10 @@ def find_days(root: Path) -> list[Path]:
 
 
 def _fault_list_file(day_dir: Path) -> Path | None:
-    candidates = sorted(day_dir.glob("*fault_list*.json"))
+    """<day>/<day>-fault_list.json, or the same file beside the day folder."""
+    candidates = sorted(day_dir.glob("*fault_list*")) + sorted(
+        day_dir.parent.glob(f"{day_dir.name}*fault_list*")
+    )
     return candidates[0] if candidates else None
 
 
@@ -135,6 +139,7 @@ def load_case(root: Path, fault: NezhaFault, store: TelemetryStore | None = None
         ),
         baseline=baseline,
         truth=_ground_truth(root, fault),
+        graph_edges=_dependency_edges(rca_day / "metric"),
         notes=tuple(notes),
     )
     return LoadedCase(spec, store, time.perf_counter() - started)
@@ -360,6 +365,21 @@ def _run(store: TelemetryStore, sql: str, files: list[Path], kind: str, notes: l
     except Exception as err:  # duckdb raises several error types for a malformed CSV
         names = ", ".join(f.name for f in files)
         raise DatasetError(f"cannot read {kind} CSV ({names}) in {files[0].parent}: {err}") from err
+
+
+def _dependency_edges(metric_dir: Path) -> tuple[tuple[str, str], ...]:
+    """Caller -> callee edges from a Source,Target[,Weight] CSV, when the day ships one."""
+    edges: list[tuple[str, str]] = []
+    for path in sorted(metric_dir.glob("*.csv")) if metric_dir.is_dir() else []:
+        header = _header(path)
+        if "Source" not in header or "Target" not in header:
+            continue
+        with path.open(newline="") as handle:
+            for row in csv.DictReader(handle):
+                source, target = row.get("Source") or "", row.get("Target") or ""
+                if source and target:
+                    edges.append((service_of_pod(source), service_of_pod(target)))
+    return tuple(edges)
 
 
 def _ground_truth(root: Path, fault: NezhaFault) -> GroundTruth:

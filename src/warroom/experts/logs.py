@@ -18,6 +18,8 @@ from warroom.experts.templates import event_key, mine
 from warroom.model import Evidence, Finding, IndicatorKind, LogRecord, Modality
 
 _ERROR_LEVELS = {"ERROR", "ERR", "SEVERE", "FATAL", "CRITICAL", "PANIC", "EMERG", "ALERT"}
+# Trace context that some services print inside the message: transport metadata, not the event.
+_TRACE_CONTEXT = re.compile(r"\b(?:trace|span)[ _-]?id\s*[:=]\s*[\w-]+\s*", re.IGNORECASE)
 _ERROR_WORDS = re.compile(r"exception|error|fail|refused|timeout|timed out|unavailable", re.I)
 MIN_Z = 3.0
 MIN_COUNT = 3  # a template must be seen this often during the incident to be reported
@@ -32,10 +34,11 @@ def log_events(records: Sequence[LogRecord]) -> list[EventOccurrence]:
     """One event per log line, keyed by code location or mined template."""
     if not records:
         return []
-    result = mine([r.message for r in records])
+    messages = [_TRACE_CONTEXT.sub("", r.message).strip() for r in records]
+    result = mine(messages)
     events = []
-    for record, template_id in zip(records, result.ids, strict=True):
-        key = event_key(record.message, result.templates[template_id])
+    for record, message, template_id in zip(records, messages, result.ids, strict=True):
+        key = event_key(message, result.templates[template_id])
         span = record.span_id or record.service
         events.append(
             EventOccurrence(

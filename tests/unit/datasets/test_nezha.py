@@ -109,3 +109,24 @@ def test_real_day_loads_with_baseline_and_inner_truth(nezha_root: Path) -> None:
     assert spec.truth.service in services
     assert not any(s.endswith(faults[0].pod[-5:]) for s in services)
     assert loaded.load_seconds < 30
+
+
+def test_dependency_csv_becomes_graph_edges(tmp_path: Path) -> None:
+    root = _layout(tmp_path, FAULTS)
+    dependency = root / "rca_data" / "2023-01-29" / "metric" / "dependency.csv"
+    dependency.write_text(
+        "Source,Target,Weight\nfrontend,cartservice,1\ncheckoutservice,emailservice,1\n"
+    )
+    loaded = nezha.load_case(root, nezha.resolve_case(root, None))
+    assert loaded.spec.graph_edges == (
+        ("frontend", "cartservice"),
+        ("checkoutservice", "emailservice"),
+    )
+    assert loaded.store.count("metrics") > 0  # the edge file is not read as metrics
+
+
+def test_fault_list_beside_the_day_folder(tmp_path: Path) -> None:
+    root = _layout(tmp_path, FAULTS)
+    day = root / "rca_data" / "2023-01-29"
+    (day / "2023-01-29-fault_list.json").rename(day.parent / "2023-01-29-fault_list.json")
+    assert len(nezha.list_faults(root)) == 1

@@ -132,3 +132,14 @@ def test_service_without_baseline_lines_is_not_judged() -> None:
     base = _events({"c.s.A#1": 50}, 0.0)
     inc = [EventOccurrence(1000.0 + i, "newsvc", "t/newsvc", "c.s.X#9", True) for i in range(20)]
     assert template_findings(base, inc) == []
+
+
+def test_trace_context_inside_the_message_is_not_part_of_the_event() -> None:
+    records = [
+        LogRecord(
+            float(i), "checkout", f"TraceID: {i:032x} SpanID: {i:016x} Start charge card", "info"
+        )
+        for i in range(5)
+    ]
+    keys = {e.key for e in log_events(records)}
+    assert keys == {"Start charge card"}
