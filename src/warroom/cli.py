@@ -115,7 +115,9 @@ def _progress() -> Progress:
     )
 
 
-def _run_bench(kind: str, root: Path, baseline: str | None, limit: int | None) -> Any:
+def _run_bench(
+    kind: str, root: Path, baseline: str | None, limit: int | None, drop: tuple[str, ...]
+) -> Any:
     from warroom.bench import rca
 
     total = len(nezha.list_faults(root)) if kind == "nezha" else len(petshop.list_issues(root))
@@ -129,7 +131,7 @@ def _run_bench(kind: str, root: Path, baseline: str | None, limit: int | None) -
             )
 
         runner = rca.run_nezha if kind == "nezha" else rca.run_petshop
-        return runner(root, baseline=baseline, limit=limit, progress=step)
+        return runner(root, baseline=baseline, limit=limit, progress=step, drop=drop)
 
 
 BaselineOption = Annotated[
@@ -137,6 +139,10 @@ BaselineOption = Annotated[
     typer.Option(help="Also run a baseline on the same cases: 'baro' (needs warroom[baselines])."),
 ]
 LimitOption = Annotated[int | None, typer.Option(help="Only the first N cases.")]
+DropOption = Annotated[
+    str,
+    typer.Option(help="Ablation: comma-separated modalities to forget (logs, traces, metrics)."),
+]
 
 
 @bench_app.command("nezha")
@@ -145,9 +151,10 @@ def bench_nezha(
     as_json: JsonOption = False,
     baseline: BaselineOption = None,
     limit: LimitOption = None,
+    drop: DropOption = "",
 ) -> None:
     """Every fault of every day under a Nezha root: AS@k, AIS@k, seconds per case."""
-    _bench("nezha", root, as_json, baseline, limit)
+    _bench("nezha", root, as_json, baseline, limit, drop)
 
 
 @bench_app.command("petshop")
@@ -156,16 +163,25 @@ def bench_petshop(
     as_json: JsonOption = False,
     baseline: BaselineOption = None,
     limit: LimitOption = None,
+    drop: DropOption = "",
 ) -> None:
     """Every issue of every scenario under a PetShop root: top-1/top-3 per scenario and metric."""
-    _bench("petshop", root, as_json, baseline, limit)
+    _bench("petshop", root, as_json, baseline, limit, drop)
 
 
-def _bench(kind: str, root: Path, as_json: bool, baseline: str | None, limit: int | None) -> None:
+def _bench(
+    kind: str, root: Path, as_json: bool, baseline: str | None, limit: int | None, drop: str
+) -> None:
+    from warroom.bench.rca import DROPPABLE
+
     if baseline not in (None, "baro"):
         _fail(WarroomError(f"unknown baseline {baseline!r} (known: baro)"))
+    dropped = tuple(d.strip() for d in drop.split(",") if d.strip())
+    unknown = [d for d in dropped if d not in DROPPABLE]
+    if unknown:
+        _fail(WarroomError(f"unknown modality {unknown[0]!r} (known: {', '.join(DROPPABLE)})"))
     try:
-        result = _run_bench(kind, root, baseline, limit)
+        result = _run_bench(kind, root, baseline, limit, dropped)
     except (WarroomError, ImportError) as err:
         _fail(err)
         return

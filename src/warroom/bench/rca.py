@@ -116,11 +116,21 @@ def _failed(case_id: str, group: str, err: Exception, started: float) -> CaseRes
 Progress = Callable[[str], None]
 
 
+DROPPABLE = {"logs": "logs", "traces": "spans", "metrics": "metrics"}
+
+
+def _drop(loaded: LoadedCase, drop: tuple[str, ...]) -> None:
+    """Ablation: forget whole modalities, as if the data had never had them."""
+    for modality in drop:
+        loaded.store.execute(f"DELETE FROM {DROPPABLE[modality]}")
+
+
 def run_nezha(
     root: Path,
     baseline: str | None = None,
     limit: int | None = None,
     progress: Progress | None = None,
+    drop: tuple[str, ...] = (),
 ) -> BenchResult:
     """Every fault of every day under root."""
     faults = nezha.list_faults(root)[:limit]
@@ -131,12 +141,15 @@ def run_nezha(
         started = time.perf_counter()
         try:
             loaded = nezha.load_case(root, fault)
+            _drop(loaded, drop)
             base_top = _baro_top(loaded) if baseline == "baro" else ()
             results.append(_score(loaded, fault.day, started, base_top))
             loaded.store.close()
         except WarroomError as err:
             results.append(_failed(fault.case_id, fault.day, err, started))
     totals = _nezha_totals(results)
+    if drop:
+        totals["dropped_modalities"] = list(drop)
     return BenchResult("nezha", str(root), tuple(results), baseline, totals)
 
 
@@ -145,6 +158,7 @@ def run_petshop(
     baseline: str | None = None,
     limit: int | None = None,
     progress: Progress | None = None,
+    drop: tuple[str, ...] = (),
 ) -> BenchResult:
     """Every issue of every scenario and split under root."""
     results = []
@@ -155,6 +169,7 @@ def run_petshop(
         group = issue.scenario_dir.name
         try:
             loaded = petshop.load_case(issue)
+            _drop(loaded, drop)
             group = f"{issue.scenario_dir.name}/{loaded.spec.incident.symptom_metric}"
             base_top = _baro_top(loaded, petshop_mode=True) if baseline == "baro" else ()
             results.append(_score(loaded, group, started, base_top))

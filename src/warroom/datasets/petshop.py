@@ -113,7 +113,12 @@ def load_case(issue: PetshopIssue, store: TelemetryStore | None = None) -> Loade
     step = _step(store, issue_range)
     window = TimeRange(alert - step / 2, max(issue_range.end, alert + step))
     if baseline is None:
-        baseline = TimeRange(issue_range.start, window.start)
+        borrowed = _borrow_pre_alert_rows(store, issue, issue_range.start, step)
+        baseline = TimeRange(issue_range.start - borrowed * step, window.start)
+        notes.append(
+            f"baseline: this issue's rows before the alert plus {borrowed} pre-alert row(s) of "
+            "the scenario's other issues, moved to just before this issue"
+        )
     spec = CaseSpec(
         id=issue.case_id,
         incident=Incident(
@@ -131,6 +136,44 @@ def load_case(issue: PetshopIssue, store: TelemetryStore | None = None) -> Loade
     return LoadedCase(spec, store, time.perf_counter() - started)
 
 
+def _borrow_pre_alert_rows(
+    store: TelemetryStore, issue: PetshopIssue, before: float, step: float
+) -> int:
+    """Copy the other issues' rows from before their alerts into a block ending at `before`.
+
+    Without fault-free data, the moments before other alerts of the same system are the
+    nearest thing to it; their time order is kept, their clock is moved next to this issue.
+    Returns how many time steps were borrowed.
+    """
+    scratch = TelemetryStore()
+    moments: list[float] = []
+    for other in list_issues(issue.scenario_dir):
+        if other.issue_dir == issue.issue_dir:
+            continue
+        alert = float(read_target(other)["target"]["timestamp"])  # type: ignore[arg-type]
+        offset = len(moments) * 1e7  # keep each issue's rows apart inside the scratch store
+        before_count = scratch.count("metrics")
+        insert_metrics(scratch, other.issue_dir / "metrics.csv")
+        scratch.execute("UPDATE metrics SET ts = ts + ? WHERE rowid >= ?", [offset, before_count])
+        rows = scratch.rows(
+            "SELECT DISTINCT ts FROM metrics WHERE rowid >= ? AND ts < ? ORDER BY ts",
+            [before_count, alert + offset - step / 2],
+        )
+        moments += [float(r[0]) for r in rows]
+    if not moments:
+        return 0
+    new_time = {t: before - step * (len(moments) - i) for i, t in enumerate(sorted(moments))}
+    rows = scratch.rows(
+        "SELECT service, name, ts, value FROM metrics WHERE list_contains(?, ts)", [list(new_time)]
+    )
+    for service, name, ts, value in rows:
+        store.execute(
+            "INSERT INTO metrics VALUES (?, ?, ?, ?)", [service, name, new_time[ts], value]
+        )
+    scratch.close()
+    return len(moments)
+
+
 def _truth(target: dict[str, dict[str, object]]) -> GroundTruth | None:
     root_cause = target.get("root_cause") or {}
     node = root_cause.get("node")
@@ -142,7 +185,7 @@ def _truth(target: dict[str, dict[str, object]]) -> GroundTruth | None:
 
 def _load_noissue(store: TelemetryStore, path: Path, notes: list[str]) -> TimeRange | None:
     if not path.is_file():
-        notes.append(f"no fault-free metrics at {path}; baseline is the rows before the alert")
+        notes.append(f"no fault-free metrics at {path}")
         return None
     return insert_metrics(store, path)
 

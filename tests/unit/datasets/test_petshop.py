@@ -91,3 +91,20 @@ def test_real_dataset_has_every_train_issue(petshop_root: Path) -> None:
     assert loaded.spec.truth is not None
     assert loaded.store.count("metrics") > 10_000
     assert loaded.spec.graph_edges
+
+
+def test_without_noissue_other_issues_lend_their_pre_alert_rows(tmp_path: Path) -> None:
+    root = _scenario(tmp_path, with_noissue=False)
+    second = root / "low_traffic" / "train" / "issue_1"
+    second.mkdir()
+    rows = HEADER + [f"{50000 + 300 * i}.0,0.1,100,{0.03 if i < 3 else 0.9}" for i in range(6)]
+    (second / "metrics.csv").write_text("\n".join(rows) + "\n")
+    target = {"target": {"node": "Site", "metric": "latency", "timestamp": 50000 + 300 * 3}}
+    (second / "target.json").write_text(json.dumps(target))
+    loaded = petshop.load_case(petshop.resolve_case(root, "low_traffic/train/issue_0"))
+    baseline = loaded.spec.baseline
+    assert baseline is not None and baseline.end <= 1600
+    borrowed = loaded.store.metric_series(baseline, service="Search", name="latency.Average")[0]
+    # issue_1's three rows before its alert (0.03), moved before issue_0's own pre-alert rows
+    assert list(borrowed.values) == [0.03, 0.03, 0.03, 0.01, 0.01]
+    assert all(t < 1000 for t in borrowed.times[:3])
