@@ -37,6 +37,24 @@ CREATE TABLE IF NOT EXISTS events (
 """
 
 
+TABLE_COLUMNS: dict[str, tuple[str, ...]] = {
+    "metrics": ("service", "name", "ts", "value"),
+    "logs": ("ts", "service", "pod", "level", "message", "trace_id", "span_id"),
+    "spans": (
+        "trace_id",
+        "span_id",
+        "parent_id",
+        "service",
+        "pod",
+        "operation",
+        "start_ts",
+        "end_ts",
+        "error",
+    ),
+    "events": ("ts", "service", "kind", "description"),
+}
+
+
 class TelemetryStore:
     """An in-process DuckDB database holding one investigation's telemetry."""
 
@@ -47,6 +65,28 @@ class TelemetryStore:
     def execute(self, sql: str, params: Sequence[Any] | None = None) -> None:
         """Run a statement (used by loaders to bulk-insert with DuckDB's readers)."""
         self._con.execute(sql, params or [])
+
+    def insert_columns(self, table: str, columns: dict[str, Sequence[Any]]) -> int:
+        """Bulk-insert column lists (same length each) into a table; returns the row count.
+
+        One statement for all rows (DuckDB unnests the lists), which is ~100x faster than
+        executemany for the hundred thousand rows a simulated incident produces.
+        """
+        if table not in TABLE_COLUMNS:
+            raise ValueError(f"unknown table {table!r} (known: {', '.join(TABLE_COLUMNS)})")
+        missing = [c for c in TABLE_COLUMNS[table] if c not in columns]
+        if missing:
+            raise ValueError(f"insert into {table}: missing columns {missing}")
+        lengths = {len(columns[c]) for c in TABLE_COLUMNS[table]}
+        if len(lengths) != 1:
+            raise ValueError(f"insert into {table}: columns differ in length {sorted(lengths)}")
+        names = TABLE_COLUMNS[table]
+        placeholders = ", ".join(f"unnest(${i + 1})" for i in range(len(names)))
+        self._con.execute(
+            f"INSERT INTO {table} ({', '.join(names)}) SELECT {placeholders}",
+            [list(columns[c]) for c in names],
+        )
+        return lengths.pop()
 
     def rows(self, sql: str, params: Sequence[Any] | None = None) -> list[tuple[Any, ...]]:
         """Run a query and return its rows."""
