@@ -14,7 +14,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/warroom demo --data $(DATA)
+	$(BIN)/warroom demo
 
 test: $(STAMP)
 	$(BIN)/pytest

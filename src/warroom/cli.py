@@ -7,11 +7,13 @@ from __future__ import annotations
 
 import json
 import sys
+from dataclasses import asdict
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
+from rich import box
 from rich.console import Console
 from rich.markdown import Markdown
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -23,6 +25,11 @@ from warroom.errors import WarroomError
 from warroom.pipeline import investigate as run_pipeline
 from warroom.report.render import to_json, to_markdown
 
+if TYPE_CHECKING:
+    from warroom.gym.bench import GymBench, SuiteCase
+    from warroom.gym.case import GymTruth
+    from warroom.gym.scoring import CaseScore
+
 app = typer.Typer(
     help="warroom finds the root cause of an incident from metrics, logs and traces.",
     no_args_is_help=True,
@@ -32,6 +39,11 @@ bench_app = typer.Typer(
     help="Measure accuracy and speed on public data sets.", no_args_is_help=True
 )
 app.add_typer(bench_app, name="bench")
+gym_app = typer.Typer(
+    help="Chaos gym: simulated incidents with a known root cause, and how well warroom finds it.",
+    no_args_is_help=True,
+)
+app.add_typer(gym_app, name="gym")
 console = Console(stderr=True)
 out = Console()
 
@@ -248,22 +260,216 @@ def bench_loghub(root: RootOption, as_json: JsonOption = False) -> None:
     out.print(f"mean GA: {payload['mean_grouping_accuracy']}")
 
 
+# --- chaos gym ------------------------------------------------------------------------------
+
+SeedsOption = Annotated[int, typer.Option("--seeds", min=1, help="Seeds per case.")]
+SeedOffsetOption = Annotated[int, typer.Option("--seed-offset", help="First seed.")]
+SuiteOption = Annotated[str, typer.Option("--suite", help="smoke, standard or hard.")]
+
+
+def _user_error(err: Exception) -> None:
+    """One line for a name the generator or a suite does not know (KeyError quotes its text)."""
+    message = err.args[0] if isinstance(err, KeyError) and err.args else err
+    _fail(WarroomError(str(message)))
+
+
+@gym_app.command("run")
+def gym_run(
+    topology: Annotated[str, typer.Option(help="shop, shared-db, pipeline or random-N.")],
+    fault: Annotated[str, typer.Option(help="A fault of the catalogue, or 'none'.")],
+    seed: Annotated[int, typer.Option(help="Seed of the generated case.")] = 0,
+    red_herring: Annotated[bool, typer.Option(help="Add an innocent anomaly.")] = False,
+    drop_traces: Annotated[float, typer.Option(help="Share of services without spans.")] = 0.0,
+    drop_logs: Annotated[float, typer.Option(help="Share of log lines lost.")] = 0.0,
+    clock_skew: Annotated[float, typer.Option(help="Log clock skew in seconds.")] = 0.0,
+    as_json: JsonOption = False,
+    output: Annotated[
+        Path | None, typer.Option("--out", help="Also write the Markdown report here.")
+    ] = None,
+) -> None:
+    """Generate one incident, investigate it, and print the report, the truth and the score."""
+    from warroom.gym.scoring import score_case
+    from warroom.gym.simulator import Knobs, generate
+
+    knobs = Knobs(red_herring, drop_traces, drop_logs, clock_skew)
+    try:
+        with console.status(f"generating {topology}/{fault}/{seed}..."):
+            case = generate(topology, fault, seed, knobs)
+    except (ValueError, KeyError) as err:
+        _user_error(err)
+        return
+    try:
+        with console.status("investigating..."):
+            result = run_pipeline(case.incident, case.store, case.baseline, case.graph_edges)
+    finally:
+        case.store.close()
+    score = score_case(case, result.report, result.report.seconds)
+    if as_json:
+        payload = to_json(result.report)
+        payload["truth"] = asdict(case.truth)
+        payload["score"] = asdict(score)
+        out.print_json(json.dumps(payload))
+    else:
+        out.print(Markdown(to_markdown(result.report)))
+        console.print(f"[dim]truth: {_truth_line(case.truth)}[/]")
+        console.print(f"[dim]score: {_score_line(score)}[/]")
+    if output:
+        output.write_text(to_markdown(result.report))
+        console.print(f"report written to {output}")
+
+
+def _truth_line(truth: GymTruth) -> str:
+    if truth.service is None:
+        return "no fault (control case)"
+    return f"{truth.service} / {truth.fault_type} / path {' → '.join(truth.path)}"
+
+
+def _score_line(score: CaseScore) -> str:
+    if score.false_alarm is not None:
+        return "false alarm" if score.false_alarm else "no false alarm"
+    return (
+        f"rank {score.rank or '-'}, fault type {'ok' if score.fault_type_ok else 'wrong'}, "
+        f"path {'ok' if score.path_ok else 'wrong'}"
+    )
+
+
+def _suite_plan(suite: str) -> list[SuiteCase]:
+    from warroom.gym.bench import SUITE_NAMES, suites
+
+    if suite not in SUITE_NAMES:
+        _fail(WarroomError(f"unknown suite {suite!r} (known: {', '.join(SUITE_NAMES)})"))
+    return suites()[suite]
+
+
+@gym_app.command("bench")
+def gym_bench(
+    suite: SuiteOption = "smoke",
+    seeds: SeedsOption = 1,
+    seed_offset: SeedOffsetOption = 0,
+    as_json: JsonOption = False,
+) -> None:
+    """Run a suite of generated incidents: AC@k, Avg@5, fault type, path, false alarms, time."""
+    from warroom.gym.bench import run_suite
+
+    total = len(_suite_plan(suite)) * seeds
+    with _progress() as progress:
+        task = progress.add_task(f"gym {suite}", total=total, case="")
+
+        def step(case_id: str) -> None:
+            progress.update(
+                task, advance=0 if progress.tasks[0].fields["case"] == "" else 1, case=case_id
+            )
+
+        result = run_suite(suite, seeds, seed_offset, progress=step)
+    if as_json:
+        out.print_json(json.dumps(result.to_json()))
+        return
+    _print_gym(result)
+
+
+# summary key -> column header (short, so the three tables fit an 80-column terminal)
+GYM_COLUMNS = {
+    "cases": "n",
+    "AC@1": "AC@1",
+    "AC@3": "AC@3",
+    "AC@5": "AC@5",
+    "Avg@5": "Avg@5",
+    "fault_type": "type",
+    "path": "path",
+    "false_alarm": "FA",
+    "mean_seconds": "mean",
+    "max_seconds": "max",
+}
+
+
+def _gym_cell(value: Any) -> str:
+    if value is None:
+        return "-"
+    return f"{value:.2f}" if isinstance(value, float) else str(value)
+
+
+def _gym_table(title: str, rows: dict[str, dict[str, Any]]) -> Table:
+    table = Table(
+        title=title, box=box.SIMPLE_HEAD, padding=(0, 1), collapse_padding=True, show_edge=False
+    )
+    table.add_column("", no_wrap=True)
+    for header in GYM_COLUMNS.values():
+        table.add_column(header, justify="right")
+    for name, row in rows.items():
+        table.add_row(name, *(_gym_cell(row.get(key)) for key in GYM_COLUMNS))
+    return table
+
+
+def _variant(name: str, fault: str, variant: str) -> str:
+    label = f"{name}/{fault}" if fault else name
+    return f"{label} ({variant})" if variant else label
+
+
+def _print_gym(result: GymBench) -> None:
+    summary = result.summary
+    last = result.seed_offset + result.seeds - 1
+    title = f"gym {result.suite}: seeds {result.seed_offset}..{last}"
+    out.print(_gym_table(title, {"all": summary}))
+    out.print(_gym_table("by topology", summary["by_topology"]))
+    out.print(_gym_table("by fault", summary["by_fault"]))
+    out.print(
+        "[dim]type: fault-type accuracy; path: propagation-path accuracy; "
+        "FA: false-alarm rate; mean, max: seconds per case[/]"
+    )
+    for note in summary.get("notes", []):
+        out.print(f"[dim]{note}[/]")
+    for s in result.skipped:
+        out.print(f"[yellow]skipped[/] {_variant(s.topology, s.fault, s.variant)}: {s.reason}")
+    for c in result.scores:
+        if c.error:
+            out.print(f"[red]failed[/] {_variant(c.case_id, '', c.variant)}: {c.error}")
+
+
+@gym_app.command("export")
+def gym_export(
+    output: Annotated[Path, typer.Option("--out", help="File to write.")],
+    fmt: Annotated[str, typer.Option("--format", help="Output format: jsonl.")] = "jsonl",
+    suite: SuiteOption = "standard",
+    seeds: SeedsOption = 1,
+    seed_offset: SeedOffsetOption = 0,
+) -> None:
+    """Write generated cases with context, expected answer and rewards (one JSON per line)."""
+    from warroom.gym.bench import export_jsonl
+
+    if fmt != "jsonl":
+        _fail(WarroomError(f"unknown format {fmt!r} (known: jsonl)"))
+    total = len(_suite_plan(suite)) * seeds
+    try:
+        with _progress() as progress:
+            task = progress.add_task(f"export {suite}", total=total, case="")
+
+            def step(case_id: str) -> None:
+                progress.update(task, advance=1, case=case_id)
+
+            written = export_jsonl(output, suite, seeds, seed_offset, progress=step)
+    except OSError as err:
+        _fail(err)
+        return
+    console.print(f"{written} cases written to {output}")
+
+
+DEMO_CASE = ("shop", "cpu-hog", 1)
+
+
 @app.command()
 def demo(
-    data: Annotated[Path, typer.Option(help="Folder holding the shared public data sets.")] = Path(
-        "../shared/data"
-    ),
+    output: Annotated[
+        Path, typer.Option("--out", help="Where to write the Markdown report.")
+    ] = Path("out/demo.md"),
 ) -> None:
-    """Investigate the first Nezha case from the shared data and print its report."""
-    root = data / "nezha"
-    if not root.is_dir():
-        console.print(
-            f"The demo needs the Nezha data set at {root} (rca_data/<day>/ and construct_data/).\n"
-            "Point --data at the folder that holds nezha/. A self-contained demo on generated "
-            "incidents comes with the chaos gym (not built yet)."
-        )
-        raise typer.Exit(1)
-    investigate(dataset=Dataset.nezha, root=root, case=None, as_json=False, output=None)
+    """Generate one fixed incident in the simulated shop, investigate it, print the report.
+
+    Needs no data and no server: the chaos gym simulates 12 services for 30 minutes, a CPU hog
+    hits one of them, and warroom gets only the telemetry.
+    """
+    topology, fault, seed = DEMO_CASE
+    output.parent.mkdir(parents=True, exist_ok=True)
+    gym_run(topology=topology, fault=fault, seed=seed, output=output)
 
 
 def main() -> None:

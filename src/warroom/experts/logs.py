@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from scipy.stats import binom, norm
 
 from warroom.experts.sequences import EventOccurrence
-from warroom.experts.templates import event_key, mine
+from warroom.experts.templates import code_location, event_key, mine
 from warroom.model import Evidence, Finding, IndicatorKind, LogRecord, Modality
 
 _ERROR_LEVELS = {"ERROR", "ERR", "SEVERE", "FATAL", "CRITICAL", "PANIC", "EMERG", "ALERT"}
@@ -35,10 +35,17 @@ def log_events(records: Sequence[LogRecord]) -> list[EventOccurrence]:
     if not records:
         return []
     messages = [_TRACE_CONTEXT.sub("", r.message).strip() for r in records]
-    result = mine(messages)
+    keys = [code_location(m) for m in messages]
+    # A logger location (Class#line) is the most precise key there is; only the other lines
+    # need template mining, which is the expensive part.
+    unkeyed = [i for i, k in enumerate(keys) if k is None]
+    if unkeyed:
+        result = mine([messages[i] for i in unkeyed])
+        for i, template_id in zip(unkeyed, result.ids, strict=True):
+            keys[i] = event_key(messages[i], result.templates[template_id])
     events = []
-    for record, message, template_id in zip(records, messages, result.ids, strict=True):
-        key = event_key(message, result.templates[template_id])
+    for record, key in zip(records, keys, strict=True):
+        assert key is not None
         span = record.span_id or record.service
         events.append(
             EventOccurrence(

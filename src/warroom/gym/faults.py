@@ -110,7 +110,9 @@ def pick_fault(topology: Topology, kind: str, onset: float, rng: np.random.Gener
     kinds = CATALOGUE[kind][1]
     eligible = [s.name for s in topology.services if s.kind in kinds and s.name != topology.entry]
     if not eligible:
-        raise ValueError(f"topology {topology.name} has no service a {kind} fault can hit ({kinds})")
+        raise ValueError(
+            f"topology {topology.name} has no service a {kind} fault can hit ({kinds})"
+        )
     target = str(rng.choice(eligible))
     operations = sorted({c.operation for c in topology.calls if c.callee == target}) or ["Handle"]
     return Fault(kind, target, onset, str(rng.choice(operations)))

@@ -10,6 +10,7 @@ from __future__ import annotations
 import zlib
 from collections import defaultdict
 from dataclasses import dataclass, field
+from typing import Any
 
 import networkx as nx
 import numpy as np
@@ -44,8 +45,8 @@ class Knobs:
 class _Recorder:
     """Column lists for the store plus per-step request statistics."""
 
-    spans: dict[str, list[object]] = field(default_factory=lambda: defaultdict(list))
-    logs: dict[str, list[object]] = field(default_factory=lambda: defaultdict(list))
+    spans: dict[str, list[Any]] = field(default_factory=lambda: defaultdict(list))
+    logs: dict[str, list[Any]] = field(default_factory=lambda: defaultdict(list))
     stats: dict[tuple[int, str], list[float]] = field(default_factory=lambda: defaultdict(list))
     errors: dict[tuple[int, str], int] = field(default_factory=lambda: defaultdict(int))
     next_id: int = 1
@@ -54,18 +55,39 @@ class _Recorder:
         self.next_id += 1
         return f"{self.next_id:016x}"
 
-    def span(self, trace: str, sid: str, parent: str, service: str, op: str, start: float, end: float, error: bool) -> None:
+    def span(
+        self,
+        trace: str,
+        sid: str,
+        parent: str,
+        service: str,
+        op: str,
+        start: float,
+        end: float,
+        error: bool,
+    ) -> None:
         for key, value in (
-            ("trace_id", trace), ("span_id", sid), ("parent_id", parent), ("service", service),
-            ("pod", f"{service}-0"), ("operation", op), ("start_ts", start), ("end_ts", end),
+            ("trace_id", trace),
+            ("span_id", sid),
+            ("parent_id", parent),
+            ("service", service),
+            ("pod", f"{service}-0"),
+            ("operation", op),
+            ("start_ts", start),
+            ("end_ts", end),
             ("error", error),
         ):
             self.spans[key].append(value)
 
     def log(self, ts: float, service: str, level: str, message: str, trace: str, sid: str) -> None:
         for key, value in (
-            ("ts", ts), ("service", service), ("pod", f"{service}-0"), ("level", level),
-            ("message", message), ("trace_id", trace), ("span_id", sid),
+            ("ts", ts),
+            ("service", service),
+            ("pod", f"{service}-0"),
+            ("level", level),
+            ("message", message),
+            ("trace_id", trace),
+            ("span_id", sid),
         ):
             self.logs[key].append(value)
 
@@ -86,40 +108,87 @@ class _World:
         trace = f"{int(self.rng.integers(0, 2**63)):032x}"
         self.handle(self.topology.entry, "GET /", start, trace, "")
 
-    def handle(self, service: str, op: str, start: float, trace: str, parent: str) -> tuple[float, str | None]:
+    def handle(
+        self, service: str, op: str, start: float, trace: str, parent: str
+    ) -> tuple[float, str | None]:
         spec, fault, rec = self.topology.service(service), self.fault, self.rec
         sid = rec.span_id()
         own = spec.base_ms * fault.slow_factor(service, start) * float(self.rng.lognormal(0.0, 0.3))
         t = start + own / 2000.0
-        rec.log(t, service, "INFO", f"{spec.code}#{_line(service, op, 1)} [{op}] request received", trace, sid)
+        rec.log(
+            t,
+            service,
+            "INFO",
+            f"{spec.code}#{_line(service, op, 1)} [{op}] request received",
+            trace,
+            sid,
+        )
         error = fault.error(service, op, start, self.rng)
         if error is None:
             t, error = self._calls(service, op, t, trace, sid)
         elif "Exception" in error:
-            stack = f"\n\tat {spec.code}.{op}({spec.code.split('.')[-1]}.java:{_line(service, op, 9)})"
-            rec.log(t, service, "ERROR", f"{spec.code}#{_line(service, op, 9)} [{op}] {error}{stack}", trace, sid)
+            stack = (
+                f"\n\tat {spec.code}.{op}({spec.code.split('.')[-1]}.java:{_line(service, op, 9)})"
+            )
+            rec.log(
+                t,
+                service,
+                "ERROR",
+                f"{spec.code}#{_line(service, op, 9)} [{op}] {error}{stack}",
+                trace,
+                sid,
+            )
         else:
-            rec.log(t, service, "ERROR", f"{spec.code}#{_line(service, op, 8)} [{op}] {error}", trace, sid)
+            rec.log(
+                t,
+                service,
+                "ERROR",
+                f"{spec.code}#{_line(service, op, 8)} [{op}] {error}",
+                trace,
+                sid,
+            )
         t += own / 2000.0
         if error is None:
             ms = (t - start) * 1000.0
-            rec.log(t, service, "INFO", f"{spec.code}#{_line(service, op, 2)} [{op}] completed in {ms:.1f} ms", trace, sid)
+            rec.log(
+                t,
+                service,
+                "INFO",
+                f"{spec.code}#{_line(service, op, 2)} [{op}] completed in {ms:.1f} ms",
+                trace,
+                sid,
+            )
         rec.span(trace, sid, parent, service, op, start, t, error is not None)
         step = int((start - T0) // STEP_S)
         rec.stats[(step, service)].append((t - start) * 1000.0)
         rec.errors[(step, service)] += int(error is not None)
         return t, error
 
-    def _calls(self, service: str, op: str, t: float, trace: str, sid: str) -> tuple[float, str | None]:
+    def _calls(
+        self, service: str, op: str, t: float, trace: str, sid: str
+    ) -> tuple[float, str | None]:
         spec, rec = self.topology.service(service), self.rec
         for call in self.topology.calls_from(service):
             if self.rng.random() > call.probability:
                 continue
-            rtt = (0.4 + self.fault.network_delay_ms(call.callee, t)) * float(self.rng.lognormal(0, 0.2))
+            rtt = (0.4 + self.fault.network_delay_ms(call.callee, t)) * float(
+                self.rng.lognormal(0, 0.2)
+            )
             client = rec.span_id()
-            child_end, child_error = self.handle(call.callee, call.operation, t + rtt / 2000.0, trace, client)
+            child_end, child_error = self.handle(
+                call.callee, call.operation, t + rtt / 2000.0, trace, client
+            )
             end = child_end + rtt / 2000.0
-            rec.span(trace, client, sid, service, f"call {call.callee}.{call.operation}", t, end, child_error is not None)
+            rec.span(
+                trace,
+                client,
+                sid,
+                service,
+                f"call {call.callee}.{call.operation}",
+                t,
+                end,
+                child_error is not None,
+            )
             t = end
             if child_error is not None:
                 line = _line(service, op, 3)
@@ -149,32 +218,49 @@ def generate(topology: str, fault: str, seed: int, knobs: Knobs = Knobs()) -> Gy
 
 def _red_herring(topo: Topology, fault: Fault, rng: np.random.Generator) -> tuple[str, float]:
     """An innocent service with a batch job burning CPU for a while near the onset."""
-    innocent = [s.name for s in topo.services if s.name not in (fault.target, topo.entry) and s.kind != "db"]
+    innocent = [
+        s.name for s in topo.services if s.name not in (fault.target, topo.entry) and s.kind != "db"
+    ]
     return str(rng.choice(innocent)), fault.onset + float(rng.uniform(-240, 120))
 
 
-def _store_metrics(store: TelemetryStore, topo: Topology, world: _World, herring: tuple[str, float] | None, rng: np.random.Generator) -> None:
-    columns: dict[str, list[object]] = defaultdict(list)
+def _store_metrics(
+    store: TelemetryStore,
+    topo: Topology,
+    world: _World,
+    herring: tuple[str, float] | None,
+    rng: np.random.Generator,
+) -> None:
+    columns: dict[str, list[Any]] = defaultdict(list)
     fault, rec = world.fault, world.rec
     for step in range(int(DURATION_S // STEP_S)):
         ts = T0 + (step + 1) * STEP_S
         for spec in topo.services:
             latencies = rec.stats.get((step, spec.name), [])
             count, errors = len(latencies), rec.errors.get((step, spec.name), 0)
-            busy = count * spec.cpu_ms * fault.slow_factor(spec.name, ts) / (STEP_S * 1000.0) * 500.0
+            busy = (
+                count * spec.cpu_ms * fault.slow_factor(spec.name, ts) / (STEP_S * 1000.0) * 500.0
+            )
             cpu = 3.0 + busy + fault.cpu_extra(spec.name, ts) + float(rng.normal(0, 0.4))
             if herring and herring[0] == spec.name and 0 <= ts - herring[1] < 180:
                 cpu += 45.0
             values = {
                 "container_cpu_usage_percent": max(0.0, cpu),
-                "container_memory_working_set_mib": 180.0 + 0.2 * count + fault.memory_extra(spec.name, ts) + float(rng.normal(0, 2)),
+                "container_memory_working_set_mib": 180.0
+                + 0.2 * count
+                + fault.memory_extra(spec.name, ts)
+                + float(rng.normal(0, 2)),
                 "http_server_requests_per_second": count / STEP_S,
                 "http_server_error_ratio": errors / count if count else 0.0,
-                "http_server_latency_p90_ms": float(np.percentile(latencies, 90)) if latencies else float("nan"),
+                "http_server_latency_p90_ms": float(np.percentile(latencies, 90))
+                if latencies
+                else float("nan"),
             }
             if spec.kind == "db":
                 normal = 2.0 + count * float(np.mean(latencies or [0.0])) / (STEP_S * 1000.0) * 20.0
-                values["db_pool_connections_in_use"] = fault.pool_in_use(spec.name, ts, normal + float(rng.normal(0, 0.3)))
+                values["db_pool_connections_in_use"] = fault.pool_in_use(
+                    spec.name, ts, normal + float(rng.normal(0, 0.3))
+                )
             if spec.kind == "cache":
                 miss = 1.0 if fault.active(spec.name, ts) else 0.08 + float(rng.normal(0, 0.01))
                 values["cache_miss_ratio"] = miss
@@ -186,21 +272,33 @@ def _store_metrics(store: TelemetryStore, topo: Topology, world: _World, herring
     store.insert_columns("metrics", columns)
 
 
-def _store_traces_and_logs(store: TelemetryStore, topo: Topology, rec: _Recorder, knobs: Knobs, rng: np.random.Generator) -> None:
+def _store_traces_and_logs(
+    store: TelemetryStore, topo: Topology, rec: _Recorder, knobs: Knobs, rng: np.random.Generator
+) -> None:
     names = [s.name for s in topo.services]
-    hidden = set(rng.choice(names, size=int(round(knobs.drop_traces * len(names))), replace=False)) if knobs.drop_traces else set()
+    hidden = (
+        set(rng.choice(names, size=int(round(knobs.drop_traces * len(names))), replace=False))
+        if knobs.drop_traces
+        else set()
+    )
     spans = rec.spans
     keep = [i for i, s in enumerate(spans["service"]) if s not in hidden]
     store.insert_columns("spans", {k: [v[i] for i in keep] for k, v in spans.items()})
     logs = rec.logs
     kept = [i for i in range(len(logs["ts"])) if rng.random() >= knobs.drop_logs]
     columns = {k: [v[i] for i in kept] for k, v in logs.items()}
-    columns["ts"] = [float(t) + knobs.clock_skew_s for t in columns["ts"]]  # type: ignore[arg-type]
+    columns["ts"] = [float(t) + knobs.clock_skew_s for t in columns["ts"]]
     store.insert_columns("logs", columns)
 
 
-def _store_events(store: TelemetryStore, topo: Topology, fault: Fault, herring: tuple[str, float] | None, rng: np.random.Generator) -> None:
-    events: dict[str, list[object]] = defaultdict(list)
+def _store_events(
+    store: TelemetryStore,
+    topo: Topology,
+    fault: Fault,
+    herring: tuple[str, float] | None,
+    rng: np.random.Generator,
+) -> None:
+    events: dict[str, list[Any]] = defaultdict(list)
 
     def add(ts: float, service: str, kind: str, description: str) -> None:
         events["ts"].append(ts)
@@ -209,7 +307,12 @@ def _store_events(store: TelemetryStore, topo: Topology, fault: Fault, herring: 
         events["description"].append(description)
 
     if fault.kind == "bad-deploy" and fault.target:
-        add(fault.onset - 5, fault.target, "deploy", f"version v2.{int(rng.integers(10, 99))}.0 commit {int(rng.integers(0, 16**7)):07x}")
+        add(
+            fault.onset - 5,
+            fault.target,
+            "deploy",
+            f"version v2.{int(rng.integers(10, 99))}.0 commit {int(rng.integers(0, 16**7)):07x}",
+        )
     if fault.kind == "memory-leak" and fault.target:
         t = fault.onset
         while t < T0 + DURATION_S:
@@ -219,13 +322,23 @@ def _store_events(store: TelemetryStore, topo: Topology, fault: Fault, herring: 
             t += 20.0
     if herring:
         add(herring[1], herring[0], "deploy", "version v1.4.2 (batch job schedule change)")
-    store.insert_columns("events", events) if events else None
+    if events:
+        store.insert_columns("events", events)
 
 
-def _case(topology: str, fault: str, seed: int, topo: Topology, injected: Fault, store: TelemetryStore) -> GymCase:
+def _case(
+    topology: str, fault: str, seed: int, topo: Topology, injected: Fault, store: TelemetryStore
+) -> GymCase:
     alert = injected.onset + DETECTION_DELAY_S
     window = TimeRange(alert - WINDOW_HALF_S, min(alert + WINDOW_HALF_S, T0 + DURATION_S))
-    incident = Incident(id=f"{topology}/{fault}/{seed}", window=window, alert_time=alert, symptom_service=topo.entry)
+    # The id must not give the answer away: the report prints it.
+    tag = zlib.crc32(f"{fault}/{seed}".encode()) & 0xFFFF
+    incident = Incident(
+        id=f"{topology}-{seed}-{tag:04x}",
+        window=window,
+        alert_time=alert,
+        symptom_service=topo.entry,
+    )
     path: tuple[str, ...] = ()
     if injected.target:
         graph = nx.DiGraph(list(topo.edges()))
@@ -236,9 +349,18 @@ def _case(topology: str, fault: str, seed: int, topo: Topology, injected: Fault,
         fault_type=CATALOGUE[fault][0],
         onset=injected.onset,
         path=path,
-        code_location=f"{topo.service(injected.target).code}.{injected.operation}" if injected.target and fault == "bad-deploy" else None,
+        code_location=f"{topo.service(injected.target).code}.{injected.operation}"
+        if injected.target and fault == "bad-deploy"
+        else None,
     )
     return GymCase(
-        id=incident.id, topology=topology, fault=fault, seed=seed, incident=incident,
-        baseline=TimeRange(T0, window.start), truth=truth, store=store, graph_edges=(),
+        id=incident.id,
+        topology=topology,
+        fault=fault,
+        seed=seed,
+        incident=incident,
+        baseline=TimeRange(T0, window.start),
+        truth=truth,
+        store=store,
+        graph_edges=(),
     )

@@ -1,9 +1,9 @@
 """Simulated applications: services, who calls whom, and how heavy each one is.
 
-    shop        an online shop of 12 services with a cache and a database
-    shared-db   ~40 services in layers, all sharing one relational database
-    pipeline    ingest -> queue -> workers -> store, plus a reporting API on the store
-    random-N    N services in random layers (scale tests)
+shop        an online shop of 12 services with a cache and a database
+shared-db   ~40 services in layers, all sharing one relational database
+pipeline    ingest -> queue -> workers -> store, plus a reporting API on the store
+random-N    N services in random layers (scale tests)
 """
 
 from __future__ import annotations
@@ -108,7 +108,10 @@ def shared_db(n: int = 40, seed: int = 7) -> Topology:
     names = [f"svc-{i:02d}" for i in range(n)]
     layers = [names[: n // 4], names[n // 4 : n // 2], names[n // 2 :]]
     services = [_svc("gateway", "web", 3, 1.5, "node-0")]
-    services += [_svc(s, "api", float(rng.uniform(1, 6)), float(rng.uniform(0.5, 2)), f"node-{i % 6 + 1}") for i, s in enumerate(names)]
+    services += [
+        _svc(s, "api", float(rng.uniform(1, 6)), float(rng.uniform(0.5, 2)), f"node-{i % 6 + 1}")
+        for i, s in enumerate(names)
+    ]
     services.append(_svc("main-db", "db", 2, 1.0, "node-db"))
     calls = [Call("gateway", s, "Handle", 1.0 / len(layers[0]) * 3) for s in layers[0]]
     for upper, lower in ((layers[0], layers[1]), (layers[1], layers[2])):
@@ -151,12 +154,25 @@ def random_topology(n: int, seed: int = 0) -> Topology:
     rng = np.random.default_rng(seed)
     names = ["entry"] + [f"r{i:03d}" for i in range(1, n)]
     depth = max(2, int(np.log2(max(n, 2))))
-    layer_of = {name: (0 if i == 0 else int(rng.integers(1, depth + 1))) for i, name in enumerate(names)}
-    services = [_svc(s, "api" if i else "web", float(rng.uniform(1, 5)), float(rng.uniform(0.3, 1.5)), f"node-{i % 8}") for i, s in enumerate(names)]
+    layer_of = {
+        name: (0 if i == 0 else int(rng.integers(1, depth + 1))) for i, name in enumerate(names)
+    }
+    services = [
+        _svc(
+            s,
+            "api" if i else "web",
+            float(rng.uniform(1, 5)),
+            float(rng.uniform(0.3, 1.5)),
+            f"node-{i % 8}",
+        )
+        for i, s in enumerate(names)
+    ]
     calls: list[Call] = []
     for s in names[1:]:
         parents = [p for p in names if layer_of[p] < layer_of[s]]
-        for p in rng.choice(parents, size=min(len(parents), int(rng.integers(1, 3))), replace=False):
+        for p in rng.choice(
+            parents, size=min(len(parents), int(rng.integers(1, 3))), replace=False
+        ):
             calls.append(Call(str(p), s, "Handle", float(rng.uniform(0.05, 0.4))))
     return Topology(f"random-{n}", tuple(services), tuple(calls), "entry", 2.0)
 

@@ -10,7 +10,7 @@ read it through the typed queries below, which return model values.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 import duckdb
@@ -66,7 +66,7 @@ class TelemetryStore:
         """Run a statement (used by loaders to bulk-insert with DuckDB's readers)."""
         self._con.execute(sql, params or [])
 
-    def insert_columns(self, table: str, columns: dict[str, Sequence[Any]]) -> int:
+    def insert_columns(self, table: str, columns: Mapping[str, Sequence[Any]]) -> int:
         """Bulk-insert column lists (same length each) into a table; returns the row count.
 
         One statement for all rows (DuckDB unnests the lists), which is ~100x faster than

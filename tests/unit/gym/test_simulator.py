@@ -50,7 +50,8 @@ def test_bad_deploy_logs_a_stack_trace_and_a_deploy_event() -> None:
     case = generate("shop", "bad-deploy", 2)
     target = case.truth.service
     errors = case.store.rows(
-        "SELECT message FROM logs WHERE service = ? AND level = 'ERROR' AND message LIKE '%Exception%'",
+        "SELECT message FROM logs WHERE service = ? AND level = 'ERROR' "
+        "AND message LIKE '%Exception%'",
         [target],
     )
     assert errors and "\n\tat " in errors[0][0] and ".java:" in errors[0][0]
@@ -78,7 +79,10 @@ def test_truth_path_runs_from_culprit_to_entry_along_calls() -> None:
     topology = build("shop")
     assert path[0] == case.truth.service and path[-1] == topology.entry
     edges = set(topology.edges())
-    assert all((callee_caller[1], callee_caller[0]) in edges for callee_caller in zip(path, path[1:]))
+    assert all(
+        (callee_caller[1], callee_caller[0]) in edges
+        for callee_caller in zip(path, path[1:], strict=False)
+    )
 
 
 def test_window_and_baseline_do_not_overlap_and_the_alert_follows_the_onset() -> None:
@@ -92,7 +96,9 @@ def test_knobs_drop_traces_and_skew_the_log_clock() -> None:
     plain = generate("shop", "cpu-hog", 5)
     hard = generate("shop", "cpu-hog", 5, Knobs(drop_traces=0.5, clock_skew_s=3.0))
     services_with_spans = {r[0] for r in hard.store.rows("SELECT DISTINCT service FROM spans")}
-    assert len(services_with_spans) < len({r[0] for r in plain.store.rows("SELECT DISTINCT service FROM spans")})
+    assert len(services_with_spans) < len(
+        {r[0] for r in plain.store.rows("SELECT DISTINCT service FROM spans")}
+    )
     first_plain = plain.store.rows("SELECT min(ts) FROM logs")[0][0]
     first_hard = hard.store.rows("SELECT min(ts) FROM logs")[0][0]
     assert first_hard == pytest.approx(first_plain + 3.0)

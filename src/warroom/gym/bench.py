@@ -1,0 +1,331 @@
+"""Gym suites: generate many incidents, investigate each, score it, and sum up.
+
+This is an edge (the gym runner): each case runs under `except Exception`, so one broken case
+is recorded as failed with its message and the suite goes on. A (topology, fault) combination
+the generator rejects with a ValueError is recorded once as skipped.
+
+    bench = run_suite("smoke", seeds=3)
+    print(bench.summary["AC@1"], bench.summary["by_fault"]["cpu-hog"])
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import asdict, dataclass, field, fields, is_dataclass, replace
+from functools import cache
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
+
+from warroom.gym.case import GymCase
+from warroom.gym.scoring import TOP_K, CaseScore, failed_score, score_case, summarize
+from warroom.model import Report, iso
+from warroom.pipeline import SLO_PREFIX, investigate
+
+if TYPE_CHECKING:
+    from warroom.gym.simulator import Knobs
+
+SUITE_NAMES = ("smoke", "standard", "hard")
+SMOKE_FAULTS = ("cpu-hog", "memory-leak", "network-delay", "bad-deploy", "none")
+STANDARD_TOPOLOGIES = ("shop", "shared-db", "pipeline")
+HARD_KNOBS: dict[str, Any] = {
+    "red_herring": True,
+    "drop_traces": 0.5,
+    "drop_logs": 0.3,
+    "clock_skew_s": 2.0,
+}
+# Extra no-fault controls for "hard": each nuisance alone must not raise an alarm either.
+HARD_CONTROLS: tuple[dict[str, Any], ...] = (
+    {"red_herring": True},
+    {"clock_skew_s": 2.0},
+    {"drop_traces": 0.5, "drop_logs": 0.3},
+)
+
+SuiteCase = tuple[str, str, "Knobs"]
+Progress = Callable[[str], None]
+
+
+class Generate(Protocol):
+    """The simulator's entry point (warroom.gym.simulator.generate) or a test double."""
+
+    def __call__(self, topology: str, fault: str, seed: int, knobs: Knobs) -> GymCase:
+        """One generated incident with its telemetry and truth."""
+        ...
+
+
+Record = Callable[[GymCase, Report, CaseScore], None]
+
+
+@dataclass(frozen=True)
+class Skipped:
+    """A combination the generator rejected (e.g. a fault the topology has no place for)."""
+
+    topology: str
+    fault: str
+    variant: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class GymBench:
+    """One suite run: every case's score, the totals, and what was skipped."""
+
+    suite: str
+    seeds: int
+    seed_offset: int
+    scores: tuple[CaseScore, ...]
+    summary: dict[str, Any] = field(default_factory=dict)
+    skipped: tuple[Skipped, ...] = ()
+
+    def to_json(self) -> dict[str, Any]:
+        """Plain data for --json."""
+        return {
+            "suite": self.suite,
+            "seeds": self.seeds,
+            "seed_offset": self.seed_offset,
+            "summary": self.summary,
+            "skipped": [asdict(s) for s in self.skipped],
+            "cases": [asdict(s) for s in self.scores],
+        }
+
+
+def build_suites(faults: Iterable[str], knobs: Callable[..., Knobs]) -> dict[str, list[SuiteCase]]:
+    """The suites over a fault catalogue; `knobs` builds a Knobs from keyword arguments."""
+    names = list(faults)
+    plain, hard = knobs(), knobs(**HARD_KNOBS)
+    return {
+        "smoke": [("shop", f, plain) for f in SMOKE_FAULTS],
+        "standard": [(t, f, plain) for t in STANDARD_TOPOLOGIES for f in names],
+        "hard": [(t, f, hard) for t in STANDARD_TOPOLOGIES for f in names]
+        + [(t, "none", knobs(**extra)) for t in STANDARD_TOPOLOGIES for extra in HARD_CONTROLS],
+    }
+
+
+@cache
+def suites() -> dict[str, list[SuiteCase]]:
+    """The suites over the simulator's catalogue (imported on first use)."""
+    from warroom.gym.simulator import FAULTS, Knobs
+
+    return build_suites(FAULTS, Knobs)
+
+
+def __getattr__(name: str) -> Any:
+    # SUITES needs the simulator's catalogue; building it lazily keeps this module importable
+    # (and testable with a fake generator) on its own.
+    if name == "SUITES":
+        return suites()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def knobs_label(knobs: object) -> str:
+    """The knobs that differ from their defaults, e.g. 'red_herring=True drop_logs=0.3'."""
+    if not is_dataclass(knobs):
+        return ""
+    changed = [
+        f"{f.name}={getattr(knobs, f.name)}"
+        for f in fields(knobs)
+        if getattr(knobs, f.name) != f.default
+    ]
+    return " ".join(changed)
+
+
+def run_suite(
+    suite: str,
+    seeds: int,
+    seed_offset: int = 0,
+    progress: Progress | None = None,
+    generate: Generate | None = None,
+    cases: Sequence[SuiteCase] | None = None,
+) -> GymBench:
+    """Every case of a suite for seeds seed_offset .. seed_offset+seeds-1, scored and summed.
+
+    `cases` replaces the suite's (topology, fault, knobs) list (tests, ad-hoc runs).
+    """
+    plan = _plan(suite, seeds, cases)
+    scores: list[CaseScore] = []
+    skipped: list[Skipped] = []
+    for outcome in _iter_cases(plan, seeds, seed_offset, generate, progress, None):
+        if isinstance(outcome, Skipped):
+            skipped.append(outcome)
+        else:
+            scores.append(outcome)
+    summary = summarize(scores)
+    summary["skipped"] = len(skipped)
+    return GymBench(suite, seeds, seed_offset, tuple(scores), summary, tuple(skipped))
+
+
+def export_jsonl(
+    path: Path,
+    suite: str,
+    seeds: int,
+    seed_offset: int,
+    generate: Generate | None = None,
+    cases: Sequence[SuiteCase] | None = None,
+    progress: Progress | None = None,
+) -> int:
+    """Write one JSON line per investigated case (context, expected answer, rewards).
+
+    Skipped and failed cases have no report to learn from and are left out. Returns the number
+    of lines written.
+    """
+    plan = _plan(suite, seeds, cases)
+    written = 0
+    with path.open("w", encoding="utf-8") as sink:
+
+        def record(case: GymCase, report: Report, score: CaseScore) -> None:
+            nonlocal written
+            sink.write(json.dumps(export_record(case, report, score)) + "\n")
+            written += 1
+
+        for _ in _iter_cases(plan, seeds, seed_offset, generate, progress, record):
+            pass
+    return written
+
+
+def _plan(suite: str, seeds: int, cases: Sequence[SuiteCase] | None) -> list[SuiteCase]:
+    if seeds < 1:
+        raise ValueError(f"seeds must be at least 1, got {seeds}")
+    if cases is not None:
+        return list(cases)
+    if suite not in SUITE_NAMES:
+        raise ValueError(f"unknown suite {suite!r} (known: {', '.join(SUITE_NAMES)})")
+    return suites()[suite]
+
+
+def _iter_cases(
+    plan: Sequence[SuiteCase],
+    seeds: int,
+    seed_offset: int,
+    generate: Generate | None,
+    progress: Progress | None,
+    record: Record | None,
+) -> Iterator[CaseScore | Skipped]:
+    """Each (case, seed) in order; a rejected combination is skipped for all its seeds."""
+    if generate is None:
+        from warroom.gym.simulator import generate as simulate
+
+        generate = simulate
+    for topology, fault, knobs in plan:
+        rejected = False
+        for seed in range(seed_offset, seed_offset + seeds):
+            if progress:
+                progress(f"{topology}/{fault}/{seed}")
+            if rejected:
+                continue
+            outcome = _run_one(generate, topology, fault, seed, knobs, record)
+            rejected = isinstance(outcome, Skipped)
+            yield outcome
+
+
+def _run_one(
+    generate: Generate, topology: str, fault: str, seed: int, knobs: Knobs, record: Record | None
+) -> CaseScore | Skipped:
+    variant = knobs_label(knobs)
+    started = time.perf_counter()
+    try:
+        case = generate(topology, fault, seed, knobs)
+    except ValueError as err:
+        return Skipped(topology, fault, variant, str(err))
+    except Exception as err:  # the gym runner is an edge: one broken case must not end the suite
+        return failed_score(topology, fault, seed, err, time.perf_counter() - started, variant)
+    started = time.perf_counter()
+    try:
+        return _investigate(case, variant, record)
+    except Exception as err:
+        return failed_score(topology, fault, seed, err, time.perf_counter() - started, variant)
+    finally:
+        case.store.close()
+
+
+def _investigate(case: GymCase, variant: str, record: Record | None) -> CaseScore:
+    """Investigate and score one case; seconds count the investigation, not the generation."""
+    started = time.perf_counter()
+    inv = investigate(case.incident, case.store, case.baseline, case.graph_edges, top_k=TOP_K)
+    score = score_case(case, inv.report, time.perf_counter() - started)
+    if variant:
+        score = replace(score, variant=variant)
+    if record is not None:
+        record(case, inv.report, score)
+    return score
+
+
+def export_record(case: GymCase, report: Report, score: CaseScore) -> dict[str, Any]:
+    """One training/evaluation line: what an investigator sees, the answer, and the rewards.
+
+    The context leaves out the incident id and labels, which a generator may derive from the
+    fault; everything in it is what a responder would have.
+    """
+    incident, truth = case.incident, case.truth
+    return {
+        "id": case.id,
+        "topology": case.topology,
+        "fault": case.fault,
+        "seed": case.seed,
+        "variant": score.variant,
+        "context": {
+            "incident": {
+                "window": {"start": iso(incident.window.start), "end": iso(incident.window.end)},
+                "window_ts": [incident.window.start, incident.window.end],
+                "alert_time": iso(incident.alert_time),
+                "symptom_service": incident.symptom_service,
+                "symptom_metric": incident.symptom_metric,
+            },
+            "services": [s for s in case.store.services() if not s.startswith(SLO_PREFIX)],
+            "findings": _findings_summary(report),
+        },
+        "expected": {
+            "service": truth.service,
+            "fault": truth.fault,
+            "fault_type": truth.fault_type,
+            "onset": truth.onset,
+            "path": list(truth.path),
+            "code_location": truth.code_location,
+        },
+        "rewards": _rewards(report, score),
+    }
+
+
+def _findings_summary(report: Report) -> dict[str, Any]:
+    return {
+        "confidence": report.confidence,
+        "missing_evidence": list(report.missing),
+        "candidates": [
+            {
+                "service": c.service,
+                "indicator": c.indicator,
+                "fault_type": c.fault_type,
+                "score": c.score,
+                "onset": c.onset,
+                "path": list(c.path),
+                "evidence": [e.statement for e in c.evidence],
+            }
+            for c in report.candidates[:TOP_K]
+        ],
+    }
+
+
+def _rewards(report: Report, score: CaseScore) -> dict[str, Any]:
+    """Per-case and per-candidate rewards; on a control, silence (no false alarm) is the hit."""
+    steps = [
+        {"candidate": c.service, "reward": int(c.service == score.truth_service)}
+        for c in report.candidates[:TOP_K]
+    ]
+    if score.is_control:
+        silent = int(not score.false_alarm)
+        return {
+            "rank": None,
+            "ac1": silent,
+            "fault_type": None,
+            "path": None,
+            "false_alarm": int(bool(score.false_alarm)),
+            "steps": steps,
+        }
+    return {
+        "rank": score.rank,
+        "ac1": int(score.rank == 1),
+        "fault_type": int(score.fault_type_ok),
+        "path": int(score.path_ok),
+        "false_alarm": None,
+        "steps": steps,
+    }

@@ -1,0 +1,151 @@
+"""Scoring gym cases: one report against the known fault, then totals over many cases.
+
+Accuracy measures count fault cases only; false alarms count no-fault controls only. A case
+that failed (the generator or the investigation raised) is left out of every measure and counted
+under "failed", as the public-corpus benchmarks do.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from warroom.bench.scoring import accuracy_at, rank_of
+from warroom.gym.case import GymCase
+from warroom.model import Report
+
+# Below this confidence a report is "inconclusive" (report.render.confidence_label): it names
+# no culprit, so on a no-fault case it is the right answer, not a false alarm.
+INCONCLUSIVE_BELOW = 0.2
+TOP_K = 5
+T = TypeVar("T")
+FAULT_TYPE_NOTE = (
+    "fault_type: share of all fault cases whose top-1 candidate is the culprit with the "
+    "injected fault type (a miss of the culprit counts as a wrong fault type)"
+)
+
+
+@dataclass(frozen=True)
+class CaseScore:
+    """How one report did against its case's truth."""
+
+    case_id: str
+    topology: str
+    fault: str
+    seed: int
+    truth_service: str | None
+    top: tuple[tuple[str, str, str], ...]  # (service, indicator, fault_type), best first
+    rank: int | None  # 1-based rank of the culprit among distinct services; None: absent/control
+    fault_type_ok: bool  # top-1 is the culprit and names the injected fault type
+    path_ok: bool  # top-1 propagation path is exactly the true path
+    false_alarm: bool | None  # no-fault cases only: a culprit named with confidence >= 0.2
+    seconds: float
+    confidence: float = 0.0
+    variant: str = ""  # non-default knobs, so controls of one suite stay apart
+    error: str | None = None
+
+    @property
+    def is_control(self) -> bool:
+        """True for a no-fault control case."""
+        return self.truth_service is None
+
+
+def score_case(case: GymCase, report: Report, seconds: float) -> CaseScore:
+    """Score one report against the truth its case keeps."""
+    truth = case.truth
+    top = tuple((c.service, c.indicator, c.fault_type) for c in report.candidates[:TOP_K])
+    first = report.culprit
+    if truth.service is None:
+        alarm = first is not None and report.confidence >= INCONCLUSIVE_BELOW
+        rank, type_ok, path_ok, false_alarm = None, False, False, alarm
+    else:
+        rank = rank_of(truth.service, [c.service for c in report.candidates])
+        hit = first is not None and first.service == truth.service
+        type_ok = hit and first is not None and first.fault_type == truth.fault_type
+        path_ok = first is not None and tuple(first.path) == tuple(truth.path)
+        false_alarm = None
+    return CaseScore(
+        case_id=case.id,
+        topology=case.topology,
+        fault=case.fault,
+        seed=case.seed,
+        truth_service=truth.service,
+        top=top,
+        rank=rank,
+        fault_type_ok=type_ok,
+        path_ok=path_ok,
+        false_alarm=false_alarm,
+        seconds=round(seconds, 3),
+        confidence=report.confidence,
+    )
+
+
+def failed_score(
+    topology: str, fault: str, seed: int, err: Exception, seconds: float, variant: str = ""
+) -> CaseScore:
+    """A case that could not be generated or investigated, with the reason."""
+    return CaseScore(
+        case_id=f"{topology}/{fault}/{seed}",
+        topology=topology,
+        fault=fault,
+        seed=seed,
+        truth_service=None,
+        top=(),
+        rank=None,
+        fault_type_ok=False,
+        path_ok=False,
+        false_alarm=None,
+        seconds=round(seconds, 3),
+        variant=variant,
+        error=f"{type(err).__name__}: {err}",
+    )
+
+
+def summarize(scores: Sequence[CaseScore]) -> dict[str, Any]:
+    """Pooled measures plus the same measures per topology and per fault kind."""
+    summary = _measures(scores)
+    summary["by_topology"] = _grouped(scores, lambda s: s.topology)
+    summary["by_fault"] = _grouped(scores, lambda s: s.fault)
+    summary["notes"] = [FAULT_TYPE_NOTE, "failed cases are left out of every measure"]
+    return summary
+
+
+def _grouped(
+    scores: Sequence[CaseScore], key: Callable[[CaseScore], str]
+) -> dict[str, dict[str, Any]]:
+    groups: dict[str, list[CaseScore]] = defaultdict(list)
+    for s in scores:
+        groups[key(s)].append(s)
+    return {name: _measures(items) for name, items in sorted(groups.items())}
+
+
+def _measures(scores: Sequence[CaseScore]) -> dict[str, Any]:
+    """AC@k, Avg@5, fault-type and path accuracy (fault cases), false-alarm rate (controls)."""
+    scored = [s for s in scores if s.error is None]
+    faults = [s for s in scored if not s.is_control]
+    controls = [s for s in scored if s.is_control]
+    ranks = [s.rank for s in faults]
+    row: dict[str, Any] = {
+        "cases": len(scores),
+        "failed": len(scores) - len(scored),
+        "fault_cases": len(faults),
+        "control_cases": len(controls),
+    }
+    at = {k: accuracy_at(ranks, k) for k in range(1, TOP_K + 1)}
+    for k in (1, 3, 5):
+        row[f"AC@{k}"] = round(at[k], 4) if ranks else None
+    row["Avg@5"] = round(sum(at.values()) / TOP_K, 4) if ranks else None
+    row["fault_type"] = _share(faults, lambda xs: sum(s.fault_type_ok for s in xs) / len(xs))
+    row["path"] = _share(faults, lambda xs: sum(s.path_ok for s in xs) / len(xs))
+    row["false_alarm"] = _share(controls, lambda xs: sum(bool(s.false_alarm) for s in xs) / len(xs))
+    seconds = [s.seconds for s in scores]
+    row["mean_seconds"] = round(sum(seconds) / len(seconds), 3) if seconds else None
+    row["max_seconds"] = round(max(seconds), 3) if seconds else None
+    return row
+
+
+def _share(items: Sequence[T], measure: Callable[[Sequence[T]], float]) -> float | None:
+    """A rounded share, or None when there is nothing to measure it over."""
+    return round(measure(items), 4) if items else None
