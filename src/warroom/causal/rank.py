@@ -69,7 +69,9 @@ def _views(
         grouped[f.service].append(f)
     views = {}
     for service, items in grouped.items():
-        items.sort(key=lambda f: (-finding_weight(f), f.onset or float("inf")))
+        # A service is named by its strongest specific finding when it has one past the
+        # threshold, even if a symptom of it is louder: "CPU" explains "slow", not the reverse.
+        items.sort(key=lambda f: (not _specific(f), -finding_weight(f), f.onset or float("inf")))
         views[service] = _ServiceView(service, items[0], finding_weight(items[0]), tuple(items))
     return views
 
@@ -110,6 +112,10 @@ def rank(
         key=lambda t: (not _is_specific(t[1]), -t[0], t[1].best.onset or float("inf"), t[1].service)
     )
     return [_root_cause(graph, symptom, v, s, e, views) for s, v, e in scored[:top_k]]
+
+
+def _specific(f: Finding) -> bool:
+    return f.kind is not IndicatorKind.SYMPTOM and finding_weight(f) >= MIN_SCORE
 
 
 def _fan_in_share(graph: nx.DiGraph, service: str) -> float:
