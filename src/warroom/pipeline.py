@@ -167,6 +167,6 @@ def _trace_findings(
         sequences.transitions(base_calls),
         sequences.transitions(inc_calls),
         sequences.first_occurrences(inc_calls),
-        frozenset(e.key for e in inc_calls + base_calls if log_expert.is_error("", e.key)),
+        frozenset(k for k in {e.key for e in inc_calls + base_calls} if log_expert.is_error("", k)),
     )
     return findings

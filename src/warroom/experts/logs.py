@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from collections import Counter
 from collections.abc import Sequence
+from functools import lru_cache
 
 from scipy.stats import binom, norm
 
@@ -27,7 +28,12 @@ MIN_COUNT = 3  # a template must be seen this often during the incident to be re
 
 def is_error(level: str, message: str) -> bool:
     """An error-level line, or one whose text says an error happened."""
-    return level.upper() in _ERROR_LEVELS or bool(_ERROR_WORDS.search(message))
+    return level.upper() in _ERROR_LEVELS or _says_error(message)
+
+
+@lru_cache(maxsize=65536)
+def _says_error(message: str) -> bool:
+    return bool(_ERROR_WORDS.search(message))
 
 
 def log_events(records: Sequence[LogRecord]) -> list[EventOccurrence]:
