@@ -28,6 +28,8 @@ KIND_WEIGHT = {IndicatorKind.RESOURCE: 1.0, IndicatorKind.CODE: 1.0, IndicatorKi
 # Self time stays with the service that spent it: a symptom, but a local one.
 LOCAL_SYMPTOM_WEIGHT = 0.7
 VICTIM_DISCOUNT = 0.6
+# A broken code path whose callee reports failures is almost always that callee's doing.
+FAILING_CALLEE_DISCOUNT = 0.3
 VICTIM_SHARE = 0.5
 SHARED_BONUS = 0.5
 SYMPTOM_SATURATION = 2.5  # weighted symptom score (10 robust sigma): beyond it, certainly there
@@ -103,8 +105,7 @@ def rank(
             # Among look-alikes, a shared component (more transitive callers) is the likelier
             # culprit: its failure reaches further.
             score *= 1.0 + SHARED_BONUS * _fan_in_share(graph, service)
-        if _is_victim(graph, service, view, views):
-            score *= VICTIM_DISCOUNT
+        score *= _victim_discount(graph, service, view, views)
         scored.append((score, view, explains))
     # Tiers: a candidate named by a specific finding (its own resource, a broken code region)
     # outranks one named only by symptoms, which appear everywhere during an incident.
@@ -135,12 +136,13 @@ def _explains(graph: nx.DiGraph, service: str, anomalous: set[str]) -> float:
     return len(reach) / len(anomalous)
 
 
-def _is_victim(
+def _victim_discount(
     graph: nx.DiGraph, service: str, view: _ServiceView, views: dict[str, _ServiceView]
-) -> bool:
+) -> float:
     """A callee that shows a comparable anomaly of the same kind makes this service its victim.
 
-    A stronger specific finding (resource or code) in a callee explains anything above it. A
+    A stronger specific finding (resource or code) in a callee explains anything above it; a
+    callee that fails (error spans, new error logs) explains a broken code path above it. A
     symptom in a callee of at least VICTIM_SHARE of this service's weight explains the same
     symptom above it (a slow callee makes its callers slow): the classic traversal rule,
     "the culprit is the anomalous node whose callees are fine".
@@ -150,15 +152,28 @@ def _is_victim(
         other = views.get(callee)
         if other is None:
             continue
+        if view.best.kind is IndicatorKind.CODE and _fails(other):
+            return FAILING_CALLEE_DISCOUNT  # code paths break in callers when callees fail
         if other.best.kind is not IndicatorKind.SYMPTOM and other.weight > view.weight:
-            return True
+            return VICTIM_DISCOUNT
         if (
             view.best.kind is IndicatorKind.SYMPTOM
             and other.weight >= VICTIM_SHARE * view.weight
             and own_family in _families(other)
         ):
-            return True
-    return False
+            return VICTIM_DISCOUNT
+    return 1.0
+
+
+def _fails(view: _ServiceView) -> bool:
+    """The service itself reports failures: error spans or new error logs past the threshold."""
+    return any(
+        f.kind is IndicatorKind.SYMPTOM
+        and f.direction > 0
+        and f.score >= MIN_SCORE
+        and symptom_family(f.indicator) == "errors"
+        for f in view.findings
+    )
 
 
 def _families(view: _ServiceView) -> set[str]:
