@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from warroom.causal.rank import confidence, rank
+from warroom.causal.rank import confidence, has_consequence, rank
 from warroom.experts import logs as log_expert
 from warroom.experts import sequences
 from warroom.experts.metrics import SMALL_SAMPLE, metric_findings
@@ -63,7 +63,9 @@ def investigate(
     report = Report(
         incident=incident,
         candidates=tuple(candidates),
-        confidence=confidence(candidates),
+        confidence=confidence(
+            candidates, bool(candidates) and has_consequence(findings, candidates[0].path)
+        ),
         missing=tuple(missing),
         findings_count=len(findings),
         seconds=round(time.perf_counter() - started, 3),

@@ -20,7 +20,7 @@ import networkx as nx
 
 from warroom.experts.metrics import resource_family
 from warroom.experts.traces import NETWORK, SELF_TIME
-from warroom.model import Evidence, Finding, IndicatorKind, RootCause
+from warroom.model import Evidence, Finding, IndicatorKind, Modality, RootCause
 from warroom.topology.graph import callees, callers, propagation_path
 
 # How much a finding of each kind says about its own service being the culprit.
@@ -28,6 +28,8 @@ KIND_WEIGHT = {IndicatorKind.RESOURCE: 1.0, IndicatorKind.CODE: 1.0, IndicatorKi
 # Self time stays with the service that spent it: a symptom, but a local one.
 LOCAL_SYMPTOM_WEIGHT = 0.7
 VICTIM_DISCOUNT = 0.6
+NO_CONSEQUENCE_DISCOUNT = 0.4
+NO_CONSEQUENCE_CONFIDENCE = 0.3
 # A broken code path whose callee reports failures is almost always that callee's doing.
 FAILING_CALLEE_DISCOUNT = 0.3
 VICTIM_SHARE = 0.5
@@ -106,6 +108,11 @@ def rank(
             # culprit: its failure reaches further.
             score *= 1.0 + SHARED_BONUS * _fan_in_share(graph, service)
         score *= _victim_discount(graph, service, view, views)
+        if view.best.kind is IndicatorKind.RESOURCE and not has_consequence(
+            findings, propagation_path(graph, service, symptom)
+        ):
+            # A busy CPU that slows nothing (a batch job with headroom) explains no incident.
+            score *= NO_CONSEQUENCE_DISCOUNT
         scored.append((score, view, explains))
     # Tiers: a candidate named by a specific finding (its own resource, a broken code region)
     # outranks one named only by symptoms, which appear everywhere during an incident.
@@ -113,6 +120,19 @@ def rank(
         key=lambda t: (not _is_specific(t[1]), -t[0], t[1].best.onset or float("inf"), t[1].service)
     )
     return [_root_cause(graph, symptom, v, s, e, views) for s, v, e in scored[:top_k]]
+
+
+def has_consequence(findings: list[Finding], path: tuple[str, ...]) -> bool:
+    """Whether anything on the path (culprit included) got slower or started failing."""
+    on_path = set(path)
+    return any(
+        f.service in on_path
+        and f.kind is IndicatorKind.SYMPTOM
+        and f.direction > 0
+        and f.score >= MIN_SCORE
+        and (symptom_family(f.indicator) in ("latency", "errors") or _is_error_log(f))
+        for f in findings
+    )
 
 
 def _specific(f: Finding) -> bool:
@@ -172,8 +192,13 @@ def _fails(view: _ServiceView) -> bool:
         and f.direction > 0
         and f.score >= MIN_SCORE
         and symptom_family(f.indicator) == "errors"
+        and f.modality is not Modality.LOG  # error spans or error-rate metrics, not log wording
         for f in view.findings
     )
+
+
+def _is_error_log(f: Finding) -> bool:
+    return f.modality is Modality.LOG and any("error log" in e.statement for e in f.evidence)
 
 
 def _families(view: _ServiceView) -> set[str]:
@@ -238,12 +263,14 @@ def _root_cause(
     )
 
 
-def confidence(candidates: list[RootCause]) -> float:
-    """How sure the ranking is: strength of the top candidate times its margin over the next."""
+def confidence(candidates: list[RootCause], consequence: bool = True) -> float:
+    """How sure the ranking is: strength of the top candidate times its margin over the next,
+    scaled down when nothing on its path got slower or failed (then there may be no incident)."""
     if not candidates:
         return 0.0
     top = candidates[0].score
     second = candidates[1].score if len(candidates) > 1 else 0.0
     strength = min(1.0, top / 20.0)
     margin = (top - second) / top if top > 0 else 0.0
-    return round(strength * (0.5 + 0.5 * margin), 3)
+    scale = 1.0 if consequence else NO_CONSEQUENCE_CONFIDENCE
+    return round(strength * (0.5 + 0.5 * margin) * scale, 3)
