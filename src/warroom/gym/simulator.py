@@ -362,5 +362,7 @@ def _case(
         baseline=TimeRange(T0, window.start),
         truth=truth,
         store=store,
-        graph_edges=(),
+        # The declared dependencies, as a deployment manifest or service mesh would give them:
+        # without them, dropped traces would also drop the graph.
+        graph_edges=topo.edges(),
     )
