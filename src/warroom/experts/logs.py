@@ -12,9 +12,10 @@ from collections import Counter
 from collections.abc import Sequence
 from functools import lru_cache
 
-from scipy.stats import binom, norm
+from scipy.stats import binom
 
 from warroom.experts.sequences import EventOccurrence
+from warroom.experts.surprise import z_from_p
 from warroom.experts.templates import code_location, event_key, mine
 from warroom.model import Evidence, Finding, IndicatorKind, LogRecord, Modality
 
@@ -97,17 +98,13 @@ def _share_change(
     """(z, direction) of a template's share change, or None when it is within noise."""
     p0 = (base_count + 0.5) / (base_total + 1.0)
     if inc_count >= MIN_COUNT and inc_count > inc_total * p0:
-        z = _z(float(binom.sf(inc_count - 1, inc_total, p0)))
+        z = z_from_p(float(binom.sf(inc_count - 1, inc_total, p0)))
         return (z, +1) if z >= MIN_Z else None
     if base_count >= MIN_COUNT and inc_count < inc_total * p0:
-        z = _z(float(binom.cdf(inc_count, inc_total, p0)))
+        z = z_from_p(float(binom.cdf(inc_count, inc_total, p0)))
         return (z, -1) if z >= MIN_Z else None
     del key
     return None
-
-
-def _z(p_value: float) -> float:
-    return float(min(37.0, norm.isf(max(p_value, 1e-300))))
 
 
 def _finding(

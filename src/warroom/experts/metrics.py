@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from warroom.experts.surprise import MAX_Z
 from warroom.model import (
     Evidence,
     Finding,
@@ -32,7 +33,6 @@ ABSOLUTE_FLOOR = 0.2
 SMALL_SAMPLE = 5  # baselines with fewer points get a proportionally wider floor
 MIN_BASELINE_POINTS = 1  # one point gives a level; the floor then says how little we know
 PERSISTENCE_MIN_POINTS = 3
-MAX_Z = 37.0  # the other experts' ceiling (norm.isf of the smallest double)
 
 # Traffic volume (bytes, packets) follows load, so it is a symptom, not a saturated resource.
 _SYMPTOM = re.compile(

@@ -16,8 +16,9 @@ from collections import Counter, defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from scipy.stats import binom, norm
+from scipy.stats import binom
 
+from warroom.experts.surprise import z_from_p
 from warroom.model import Evidence, Finding, IndicatorKind, Modality, Span
 
 END = "<end>"
@@ -26,7 +27,6 @@ MIN_Z = 3.0
 # A broken region is a near-total break: the usual successor now follows at most this share of
 # its former rate. Milder shifts are workload mix, not a code path that stopped running.
 MAX_REMAINING = 0.5
-MAX_Z = 37.0  # norm.isf of the smallest double: surprises beyond this are all "certain"
 
 
 @dataclass(frozen=True)
@@ -102,10 +102,6 @@ def _contexts(counts: Transitions) -> dict[tuple[str, str], _Context]:
     return {k: _Context(sum(c.values()), c) for k, c in grouped.items()}
 
 
-def _z(p_value: float) -> float:
-    return float(min(MAX_Z, norm.isf(max(p_value, 1e-300))))
-
-
 def broken_transitions(
     baseline: Transitions,
     incident: Transitions,
@@ -144,7 +140,7 @@ def _dropped(
         if observed / now.total > MAX_REMAINING * count / before.total:
             continue
         p_value = float(binom.cdf(observed, now.total, p0))
-        z = _z(p_value)
+        z = z_from_p(p_value)
         if z < MIN_Z:
             continue
         replaced_by = [k for k, _ in now.successors.most_common(3) if k not in before.successors]

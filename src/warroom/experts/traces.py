@@ -13,8 +13,9 @@ from collections import Counter, defaultdict
 from collections.abc import Sequence
 
 import numpy as np
-from scipy.stats import binom, mannwhitneyu, norm
+from scipy.stats import binom, mannwhitneyu
 
+from warroom.experts.surprise import z_from_p
 from warroom.model import Evidence, Finding, IndicatorKind, Modality, Span
 
 MIN_SAMPLES = 5
@@ -118,7 +119,7 @@ def _latency_shift(
     if ratio < MIN_RATIO:
         return None
     p_value = float(mannwhitneyu(inc, base, alternative="greater").pvalue)
-    z = float(min(37.0, norm.isf(max(p_value, 1e-300))))
+    z = z_from_p(p_value)
     if z < MIN_Z:
         return None
     statement = (
@@ -145,7 +146,7 @@ def _error_findings(baseline: Sequence[Span], incident: Sequence[Span]) -> list[
         p0 = (b_err + 0.5) / (b_total + 1.0)
         if errors < MIN_SAMPLES or errors <= total * p0:
             continue
-        z = float(min(37.0, norm.isf(max(float(binom.sf(errors - 1, total, p0)), 1e-300))))
+        z = z_from_p(float(binom.sf(errors - 1, total, p0)))
         if z < MIN_Z:
             continue
         statement = f"{service} span errors: {b_err}/{b_total} fault-free -> {errors}/{total} now"
