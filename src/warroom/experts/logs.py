@@ -52,7 +52,7 @@ def log_events(records: Sequence[LogRecord]) -> list[EventOccurrence]:
             keys[i] = event_key(messages[i], result.templates[template_id])
     events = []
     for record, key in zip(records, keys, strict=True):
-        assert key is not None
+        assert key is not None  # every line got a location or a template above
         span = record.span_id or record.service
         events.append(
             EventOccurrence(
@@ -83,7 +83,7 @@ def template_findings(
         service = key[0]
         if base_total[service] == 0 or inc_total[service] == 0:
             continue  # no baseline for this service: nothing to compare with
-        finding = _share_change(key, base[key], base_total[service], inc[key], inc_total[service])
+        finding = _share_change(base[key], base_total[service], inc[key], inc_total[service])
         if finding is not None:
             onset = first_seen.get(key) if finding[1] > 0 else None
             findings.append(
@@ -93,7 +93,7 @@ def template_findings(
 
 
 def _share_change(
-    key: tuple[str, str], base_count: int, base_total: int, inc_count: int, inc_total: int
+    base_count: int, base_total: int, inc_count: int, inc_total: int
 ) -> tuple[float, int] | None:
     """(z, direction) of a template's share change, or None when it is within noise."""
     p0 = (base_count + 0.5) / (base_total + 1.0)
@@ -103,7 +103,6 @@ def _share_change(
     if base_count >= MIN_COUNT and inc_count < inc_total * p0:
         z = z_from_p(float(binom.cdf(inc_count, inc_total, p0)))
         return (z, -1) if z >= MIN_Z else None
-    del key
     return None
 
 

@@ -183,7 +183,7 @@ def _deviation(base: FloatArray, test: Series, direction: int) -> Deviation | No
     return Deviation(median, scale, float(test.values[peak]), float(signed[peak]), onset)
 
 
-def _directions(metric: str, kind: IndicatorKind) -> int:
+def _direction(metric: str) -> int:
     """Which way is bad: resources and latency go up, success goes down, traffic either way."""
     lowered = metric.lower()
     if re.search(r"success|availability", lowered):
@@ -192,7 +192,6 @@ def _directions(metric: str, kind: IndicatorKind) -> int:
         r"workload|request|throughput|qps|rps|\bops\b|\(ops\)|bytes|packets|syscall", lowered
     ):
         return 0
-    del kind
     return +1
 
 
@@ -201,7 +200,7 @@ def metric_findings(series: list[Series], baseline: TimeRange, window: TimeRange
     findings = []
     for s in series:
         kind = indicator_kind(s.name)
-        direction = _directions(s.name, kind)
+        direction = _direction(s.name)
         dev = deviation(s, baseline, window, direction)
         if dev is None or dev.peak_z < ONSET_Z:
             continue
