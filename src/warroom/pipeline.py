@@ -51,9 +51,13 @@ def investigate(
     missing: list[str] = []
     findings = _metric_findings(store, window, baseline, missing)
     log_baseline = baseline or TimeRange(window.start - PRE_WINDOW_S, window.start)
-    findings += _log_findings(store, log_baseline, window, missing)
+    # Spans are read once: both the code-region and the trace experts use them.
+    base_spans, inc_spans = store.spans(log_baseline), store.spans(window)
+    findings += _log_findings(store, log_baseline, window, base_spans, inc_spans, missing)
     edges = list(graph_edges)
-    findings += _trace_findings(store, log_baseline, window, edges, missing)
+    if inc_spans:
+        edges.extend(call_edges([*base_spans, *inc_spans]))
+    findings += _trace_findings(base_spans, inc_spans, missing)
     services = [s for s in store.services() if not s.startswith(SLO_PREFIX)]
     graph = service_graph(edges, services)
     exclude = frozenset(s for s in {f.service for f in findings} if s.startswith(SLO_PREFIX))
@@ -113,7 +117,12 @@ def _merge(series: list[Series]) -> list[Series]:
 
 
 def _log_findings(
-    store: TelemetryStore, baseline: TimeRange, window: TimeRange, missing: list[str]
+    store: TelemetryStore,
+    baseline: TimeRange,
+    window: TimeRange,
+    base_spans: list[Span],
+    inc_spans: list[Span],
+    missing: list[str],
 ) -> list[Finding]:
     base_logs, inc_logs = store.logs(baseline), store.logs(window)
     if not inc_logs:
@@ -126,10 +135,8 @@ def _log_findings(
     base_events, inc_events = events[: len(base_logs)], events[len(base_logs) :]
     # Logs and spans often cover slightly different times; a span whose logs fall outside the
     # log coverage would look like a broken code path, so sequences use the common coverage.
-    base_spans = _covered_spans(store.spans(baseline), base_logs)
-    inc_spans = _covered_spans(store.spans(window), inc_logs)
-    base_seq = base_events + sequences.span_events(base_spans)
-    inc_seq = inc_events + sequences.span_events(inc_spans)
+    base_seq = base_events + sequences.span_events(_covered_spans(base_spans, base_logs))
+    inc_seq = inc_events + sequences.span_events(_covered_spans(inc_spans, inc_logs))
     findings = log_expert.template_findings(base_events, inc_events)
     findings += sequences.broken_transitions(
         sequences.transitions(base_seq),
@@ -149,17 +156,11 @@ def _covered_spans(spans: list[Span], logs: list[LogRecord]) -> list[Span]:
 
 
 def _trace_findings(
-    store: TelemetryStore,
-    baseline: TimeRange,
-    window: TimeRange,
-    edges: list[tuple[str, str]],
-    missing: list[str],
+    base_spans: list[Span], inc_spans: list[Span], missing: list[str]
 ) -> list[Finding]:
-    base_spans, inc_spans = store.spans(baseline), store.spans(window)
     if not inc_spans:
         missing.append("traces: none in the window")
         return []
-    edges.extend(call_edges([*base_spans, *inc_spans]))
     if not base_spans:
         missing.append("traces: no fault-free baseline to compare with")
         return []

@@ -98,7 +98,7 @@ def rank(
     scored = []
     for service, view in views.items():
         explains = _explains(graph, service, anomalous)
-        if _is_specific(view):
+        if _specific(view.best):
             score = view.weight * (0.5 + 0.5 * explains)
         else:
             # Symptoms appear all along the failure path; their size says more about how flat
@@ -117,7 +117,12 @@ def rank(
     # Tiers: a candidate named by a specific finding (its own resource, a broken code region)
     # outranks one named only by symptoms, which appear everywhere during an incident.
     scored.sort(
-        key=lambda t: (not _is_specific(t[1]), -t[0], t[1].best.onset or float("inf"), t[1].service)
+        key=lambda t: (
+            not _specific(t[1].best),
+            -t[0],
+            t[1].best.onset or float("inf"),
+            t[1].service,
+        )
     )
     return [_root_cause(graph, symptom, v, s, e, views) for s, v, e in scored[:top_k]]
 
@@ -142,10 +147,6 @@ def _specific(f: Finding) -> bool:
 def _fan_in_share(graph: nx.DiGraph, service: str) -> float:
     """Share of the graph's services that call this one, directly or not."""
     return len(callers(graph, service)) / max(1, graph.number_of_nodes() - 1)
-
-
-def _is_specific(view: _ServiceView) -> bool:
-    return view.best.kind is not IndicatorKind.SYMPTOM and view.weight >= MIN_SCORE
 
 
 def _explains(graph: nx.DiGraph, service: str, anomalous: set[str]) -> float:

@@ -9,8 +9,8 @@ from warroom.model import Incident, TimeRange
 from warroom.telemetry.store import TelemetryStore
 
 # Kubernetes pod names: <deployment>-<replicaset hash>-<5 char suffix>.
-_POD_SUFFIX = re.compile(r"-[a-z0-9]{6,10}-[a-z0-9]{5}$")
-POD_SUFFIX_SQL = r"-[a-z0-9]{6,10}-[a-z0-9]{5}$"
+POD_SUFFIX_SQL = r"-[a-z0-9]{6,10}-[a-z0-9]{5}$"  # also used inside DuckDB regexp_replace
+_POD_SUFFIX = re.compile(POD_SUFFIX_SQL)
 
 
 def service_of_pod(pod: str) -> str:
