@@ -107,6 +107,9 @@ class Span:
     end: float
     error: bool = False
     pod: str = ""
+    # A client span's callee as the client names it (OTel peer.service / server.address): the
+    # only trace of a call that never reached an instrumented server (DNS, TLS, a third party).
+    peer: str = ""
 
     @property
     def duration(self) -> float:

@@ -8,14 +8,16 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
 from warroom.causal.rank import confidence, has_consequence, rank
 from warroom.experts import logs as log_expert
 from warroom.experts import sequences
+from warroom.experts.changes import LOOKBACK_S
 from warroom.experts.metrics import SMALL_SAMPLE, metric_findings
+from warroom.experts.peers import unanswered_findings
 from warroom.experts.traces import call_edges, trace_findings
 from warroom.model import Finding, Incident, LogRecord, Report, Series, Span, TimeRange
 from warroom.telemetry.store import TelemetryStore
@@ -61,8 +63,15 @@ def investigate(
     services = [s for s in store.services() if not s.startswith(SLO_PREFIX)]
     graph = service_graph(edges, services)
     exclude = frozenset(s for s in {f.service for f in findings} if s.startswith(SLO_PREFIX))
+    changes = store.events(TimeRange(window.start - LOOKBACK_S, window.end))
     candidates = rank(
-        findings, graph, incident.symptom_service, top_k, exclude, incident.symptom_metric
+        findings,
+        graph,
+        incident.symptom_service,
+        top_k,
+        exclude,
+        incident.symptom_metric,
+        changes,
     )
     report = Report(
         incident=incident,
@@ -137,7 +146,9 @@ def _log_findings(
     # log coverage would look like a broken code path, so sequences use the common coverage.
     base_seq = base_events + sequences.span_events(_covered_spans(base_spans, base_logs))
     inc_seq = inc_events + sequences.span_events(_covered_spans(inc_spans, inc_logs))
-    findings = log_expert.template_findings(base_events, inc_events)
+    findings = _with_sample_lines(
+        log_expert.template_findings(base_events, inc_events), inc_events, inc_logs
+    )
     findings += sequences.broken_transitions(
         sequences.transitions(base_seq),
         sequences.transitions(inc_seq),
@@ -145,6 +156,31 @@ def _log_findings(
         frozenset(e.key for e in events if e.error),
     )
     return findings
+
+
+def _with_sample_lines(
+    findings: list[Finding], events: list[sequences.EventOccurrence], logs: list[LogRecord]
+) -> list[Finding]:
+    """Quote one real line of each new or growing template: a template keyed by its code
+    location says where, the line says what ("No space left on device")."""
+    sample: dict[tuple[str, str], str] = {}
+    for event, record in zip(events, logs, strict=True):
+        sample.setdefault((event.service, event.key), record.message)
+    out = []
+    for f in findings:
+        line = sample.get((f.service, f.indicator.removeprefix("log:")))
+        if line is None or f.direction < 0:
+            out.append(f)
+            continue
+        first = f.evidence[0]
+        quoted = replace(first, statement=f"{first.statement}; e.g. {_one_line(line)!r}")
+        out.append(replace(f, evidence=(quoted, *f.evidence[1:])))
+    return out
+
+
+def _one_line(message: str, limit: int = 200) -> str:
+    head = message.splitlines()[0] if message else ""
+    return head if len(head) <= limit else head[: limit - 1] + "…"
 
 
 def _covered_spans(spans: list[Span], logs: list[LogRecord]) -> list[Span]:
@@ -166,6 +202,7 @@ def _trace_findings(
         return []
     base_calls, inc_calls = sequences.call_events(base_spans), sequences.call_events(inc_spans)
     findings = trace_findings(base_spans, inc_spans)
+    findings += unanswered_findings(base_spans, inc_spans)
     findings += sequences.broken_transitions(
         sequences.transitions(base_calls),
         sequences.transitions(inc_calls),

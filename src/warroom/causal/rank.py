@@ -14,13 +14,16 @@ specific anomaly is probably its victim and is discounted.
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import networkx as nx
 
+from warroom.causal.fault_types import texts_about, type_from_changes, type_from_text
+from warroom.experts.changes import change_evidence, changes_before
 from warroom.experts.metrics import resource_family
 from warroom.experts.traces import NETWORK, SELF_TIME
-from warroom.model import Evidence, Finding, IndicatorKind, Modality, RootCause
+from warroom.model import Event, Evidence, Finding, IndicatorKind, Modality, RootCause
 from warroom.topology.graph import callees, callers, propagation_path
 
 # How much a finding of each kind says about its own service being the culprit.
@@ -87,8 +90,12 @@ def rank(
     top_k: int = 5,
     exclude: frozenset[str] = frozenset(),
     symptom_metric: str | None = None,
+    changes: Sequence[Event] = (),
 ) -> list[RootCause]:
-    """Top-k root-cause candidates, best first, each with its propagation path and evidence."""
+    """Top-k root-cause candidates, best first, each with its propagation path and evidence.
+
+    `changes` (deploys, config pushes) never nominate a candidate; they are evidence for one
+    and can name its fault type."""
     views = _views(findings, set(exclude), symptom_metric)
     # Anomalous means any finding past its expert's threshold, symptoms included: they are
     # what the candidate has to explain.
@@ -124,7 +131,7 @@ def rank(
             t[1].service,
         )
     )
-    return [_root_cause(graph, symptom, v, s, e, views) for s, v, e in scored[:top_k]]
+    return [_root_cause(graph, symptom, v, s, e, views, changes) for s, v, e in scored[:top_k]]
 
 
 def has_consequence(findings: list[Finding], path: tuple[str, ...]) -> bool:
@@ -220,8 +227,21 @@ def symptom_family(indicator: str) -> str:
     return "traffic"
 
 
-def fault_type(view_best: Finding, findings: tuple[Finding, ...]) -> str:
-    """A coarse fault type from the finding that names the culprit."""
+def fault_type(
+    view_best: Finding,
+    findings: tuple[Finding, ...],
+    caller_findings: Sequence[Finding] = (),
+    changes: Sequence[Event] = (),
+) -> str:
+    """A coarse fault type: a config change just before the anomaly, else what the error lines
+    say (theirs or their callers' about them), else the family of the finding that names the
+    culprit."""
+    service = view_best.service
+    named = type_from_changes(changes, service, view_best.onset) or type_from_text(
+        texts_about(service, findings, caller_findings)
+    )
+    if named is not None:
+        return named
     if view_best.kind is IndicatorKind.CODE:
         raised = any(
             f.indicator.startswith("log:") and "rror" in f.evidence[0].statement for f in findings
@@ -243,21 +263,26 @@ def _root_cause(
     score: float,
     explains: float,
     views: dict[str, _ServiceView],
+    changes: Sequence[Event] = (),
 ) -> RootCause:
     path = propagation_path(graph, view.service, symptom)
     evidence: list[Evidence] = []
+    onset = view.best.onset
+    evidence.extend(change_evidence(c, onset) for c in changes_before(changes, view.service, onset))
     for f in view.findings[:EVIDENCE_PER_CANDIDATE]:
         evidence.extend(f.evidence[:1])
     for hop in path[1:]:
         other = views.get(hop)
         if other is not None:
             evidence.extend(other.best.evidence[:1])
+    direct_callers = graph.predecessors(view.service) if view.service in graph else ()
+    caller_findings = [f for c in direct_callers if c in views for f in views[c].findings]
     return RootCause(
         service=view.service,
         indicator=view.best.indicator,
-        fault_type=fault_type(view.best, view.findings),
+        fault_type=fault_type(view.best, view.findings, caller_findings, changes),
         score=round(score, 3),
-        onset=view.best.onset,
+        onset=onset,
         path=path,
         explains=round(explains, 3),
         evidence=tuple(evidence),

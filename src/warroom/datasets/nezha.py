@@ -342,7 +342,8 @@ def _insert_spans(store: TelemetryStore, files: list[Path], notes: list[str]) ->
     if not files:
         return
     sql = f"""
-        INSERT INTO spans
+        INSERT INTO spans (trace_id, span_id, parent_id, service, pod, operation, start_ts, end_ts,
+                           error)
         SELECT DISTINCT TraceID, SpanID, CASE WHEN ParentID = 'root' THEN '' ELSE ParentID END,
                regexp_replace(PodName, '{POD_SUFFIX_SQL}', ''), PodName, OperationName,
                try_cast(StartTimeUnixNano AS DOUBLE) / 1e9,

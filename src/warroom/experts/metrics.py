@@ -42,7 +42,7 @@ _SYMPTOM = re.compile(
 )
 _RESOURCE = re.compile(
     r"cpu|mem|heap|\bgc|disk|\bfs\b|filesystem|syscall|network|net_|bytes|(?<![a-z])io(?![a-z])|"
-    r"thread|\bfds?\b|conn|pool|"
+    r"thread|executor|\bfds?\b|conn|pool|lock|"
     r"queue|lag|cache|evict",
     re.IGNORECASE,
 )
@@ -73,9 +73,12 @@ def resource_family(metric: str) -> str:
         ("cpu", r"cpu"),
         ("memory", r"mem|heap|gc|oom"),
         ("disk", r"disk|fs|filesystem|inode"),
+        ("network-loss", r"retrans|packet.?loss"),
         ("network-latency", r"network.*(p\d\d|latency|delay|rtt)|rtt"),
         ("network", r"network|net_|bytes|packet|socket"),
-        ("pool", r"pool|conn|thread|\bfds?\b"),
+        ("db-lock", r"lock"),
+        ("thread-pool", r"thread|executor"),
+        ("pool", r"pool|conn|\bfds?\b"),
         ("queue", r"queue|\blag\b|_lag"),
         ("cache", r"cache|evict"),
         ("io", r"syscall|(?<![a-z])io(?![a-z])"),
@@ -117,14 +120,16 @@ def log_offset(base: FloatArray, test: FloatArray) -> float:
     return 1.0
 
 
-def _transform(base: FloatArray, test: FloatArray) -> tuple[FloatArray, FloatArray]:
+def _transform(
+    base: FloatArray, test: FloatArray, offset: float | None = None
+) -> tuple[FloatArray, FloatArray]:
     """log(x + c) for non-negative series: resources and latencies change by factors.
 
     On the log scale a jump from 0.5 % to 100 % CPU stands far above a wobble from 1 % to 4 %,
     and the offset c (the typical level) makes the scale independent of units.
     """
     if np.nanmin(base) >= 0 and np.nanmin(test) >= 0:
-        c = log_offset(base, test)
+        c = offset if offset is not None else log_offset(base, test)
         return np.log(base + c), np.log(test + c)
     return base, test
 
@@ -156,19 +161,36 @@ def deviation(
         return Deviation(
             top - dev.baseline_median, dev.scale, top - dev.peak_value, dev.peak_z, dev.onset
         )
+    if direction > 0 and _is_capacity_usage(series.name):
+        # A disk at 98 % is full in a way 49 % -> 98 % "x2" does not say: score the headroom
+        # left (50 -> 2 points, x25), with a one-point offset so 0.1 % vs 0.2 % is no factor.
+        headroom = Series(series.service, series.name, test.times, 100.0 - test.values)
+        dev = _deviation(100.0 - base, headroom, -1, offset=1.0)
+        if dev is None:
+            return None
+        return Deviation(
+            100.0 - dev.baseline_median, dev.scale, 100.0 - dev.peak_value, dev.peak_z, dev.onset
+        )
     return _deviation(base, test, direction)
+
+
+def _is_capacity_usage(metric: str) -> bool:
+    """Usage of a hard-capped capacity, in percent: a full filesystem stops writes."""
+    return bool(re.search(r"(filesystem|disk|volume|\bfs\b).*(percent|pct)", metric, re.I))
 
 
 def _is_success_share(metric: str) -> bool:
     return bool(re.search(r"success|availability", metric, re.IGNORECASE))
 
 
-def _deviation(base: FloatArray, test: Series, direction: int) -> Deviation | None:
+def _deviation(
+    base: FloatArray, test: Series, direction: int, offset: float | None = None
+) -> Deviation | None:
     base = base[np.isfinite(base)]
     finite = np.isfinite(test.values)
     if len(base) < MIN_BASELINE_POINTS or not finite.any():
         return None
-    t_base, t_test = _transform(base, test.values)
+    t_base, t_test = _transform(base, test.values, offset)
     center, scale = robust_scale(t_base)
     median = float(np.median(base))
     z = np.minimum((t_test - center) / scale, MAX_Z)

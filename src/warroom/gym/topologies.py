@@ -2,7 +2,7 @@
 
 shop        an online shop of 12 services with a cache and a database
 shared-db   ~40 services in layers, all sharing one relational database
-pipeline    ingest -> queue -> workers -> store, plus a reporting API on the store
+pipeline    ingest -> queue -> workers -> store (consumers run asynchronously)
 random-N    N services in random layers (scale tests)
 """
 
@@ -18,7 +18,7 @@ class ServiceSpec:
     """One simulated service."""
 
     name: str
-    kind: str  # web, api, db, cache, queue, worker
+    kind: str  # web, api, db, cache, queue, worker, external (a third party: no telemetry)
     base_ms: float  # median own processing time per request
     cpu_ms: float  # CPU milliseconds per request (drives CPU usage)
     node: str  # the host it runs on (shared by neighbours)
@@ -81,6 +81,7 @@ def shop() -> Topology:
         _svc("email", "api", 3, 1.0, "node-2"),
         _svc("redis-cart", "cache", 0.5, 0.3, "node-3"),
         _svc("orders-db", "db", 2, 1.0, "node-4"),
+        _svc("payment-gateway", "external", 60, 0.0, "internet"),
     )
     calls = (
         Call("frontend", "catalog", "GetProduct"),
@@ -94,6 +95,7 @@ def shop() -> Topology:
         Call("checkout", "cart", "GetCart"),
         Call("checkout", "currency", "Convert"),
         Call("checkout", "payment", "Charge"),
+        Call("payment", "payment-gateway", "POST /v1/charges"),
         Call("checkout", "shipping", "ShipOrder"),
         Call("checkout", "orders-db", "INSERT orders"),
         Call("checkout", "email", "SendConfirmation"),
@@ -113,6 +115,7 @@ def shared_db(n: int = 40, seed: int = 7) -> Topology:
         for i, s in enumerate(names)
     ]
     services.append(_svc("main-db", "db", 2, 1.0, "node-db"))
+    services.append(_svc("maps-api", "external", 80, 0.0, "internet"))
     calls = [Call("gateway", s, "Handle", 1.0 / len(layers[0]) * 3) for s in layers[0]]
     for upper, lower in ((layers[0], layers[1]), (layers[1], layers[2])):
         for s in upper:
@@ -123,11 +126,12 @@ def shared_db(n: int = 40, seed: int = 7) -> Topology:
             calls.append(Call(str(rng.choice(upper)), orphan, "Handle", 0.8))
     for s in layers[1] + layers[2]:
         calls.append(Call(s, "main-db", "SELECT", 0.9))
+    calls.append(Call(layers[2][0], "maps-api", "GET /geocode", 0.5))
     return Topology("shared-db", tuple(services), tuple(calls), "gateway", 2.0)
 
 
 def pipeline() -> Topology:
-    """Ingest API -> queue broker -> workers -> store, plus a reporting API reading the store."""
+    """Ingest API -> queue broker -> workers -> store; the broker delivers asynchronously."""
     services = (
         _svc("ingest-api", "web", 3, 1.5, "node-1"),
         _svc("validator", "api", 2, 1.0, "node-1"),
@@ -136,6 +140,7 @@ def pipeline() -> Topology:
         _svc("worker-index", "worker", 5, 2.5, "node-3"),
         _svc("geo-lookup", "api", 2, 1.0, "node-2"),
         _svc("store-db", "db", 2, 1.0, "node-4"),
+        _svc("geoip-provider", "external", 40, 0.0, "internet"),
     )
     calls = (
         Call("ingest-api", "validator", "Validate"),
@@ -143,6 +148,7 @@ def pipeline() -> Topology:
         Call("broker", "worker-enrich", "Consume"),
         Call("broker", "worker-index", "Consume"),
         Call("worker-enrich", "geo-lookup", "Lookup"),
+        Call("geo-lookup", "geoip-provider", "GET /v2/city"),
         Call("worker-enrich", "store-db", "UPSERT events"),
         Call("worker-index", "store-db", "INSERT index"),
     )

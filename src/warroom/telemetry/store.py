@@ -16,7 +16,7 @@ from typing import Any
 import duckdb
 import numpy as np
 
-from warroom.model import LogRecord, Series, Span, TimeRange
+from warroom.model import Event, LogRecord, Series, Span, TimeRange
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS metrics (
@@ -29,13 +29,16 @@ CREATE TABLE IF NOT EXISTS logs (
 CREATE TABLE IF NOT EXISTS spans (
     trace_id VARCHAR, span_id VARCHAR, parent_id VARCHAR, service VARCHAR NOT NULL,
     pod VARCHAR, operation VARCHAR, start_ts DOUBLE NOT NULL, end_ts DOUBLE NOT NULL,
-    error BOOLEAN DEFAULT FALSE
+    error BOOLEAN DEFAULT FALSE, peer VARCHAR
 );
 CREATE TABLE IF NOT EXISTS events (
     ts DOUBLE NOT NULL, service VARCHAR NOT NULL, kind VARCHAR, description VARCHAR
 );
 """
 
+
+# Columns a writer may leave out (NULL): a client span's peer is known only to instrumented clients.
+OPTIONAL_COLUMNS: dict[str, frozenset[str]] = {"spans": frozenset({"peer"})}
 
 TABLE_COLUMNS: dict[str, tuple[str, ...]] = {
     "metrics": ("service", "name", "ts", "value"),
@@ -50,6 +53,7 @@ TABLE_COLUMNS: dict[str, tuple[str, ...]] = {
         "start_ts",
         "end_ts",
         "error",
+        "peer",
     ),
     "events": ("ts", "service", "kind", "description"),
 }
@@ -74,13 +78,14 @@ class TelemetryStore:
         """
         if table not in TABLE_COLUMNS:
             raise ValueError(f"unknown table {table!r} (known: {', '.join(TABLE_COLUMNS)})")
-        missing = [c for c in TABLE_COLUMNS[table] if c not in columns]
+        optional = OPTIONAL_COLUMNS.get(table, frozenset())
+        missing = [c for c in TABLE_COLUMNS[table] if c not in columns and c not in optional]
         if missing:
             raise ValueError(f"insert into {table}: missing columns {missing}")
-        lengths = {len(columns[c]) for c in TABLE_COLUMNS[table]}
+        names = tuple(c for c in TABLE_COLUMNS[table] if c in columns)
+        lengths = {len(columns[c]) for c in names}
         if len(lengths) != 1:
             raise ValueError(f"insert into {table}: columns differ in length {sorted(lengths)}")
-        names = TABLE_COLUMNS[table]
         placeholders = ", ".join(f"unnest(${i + 1})" for i in range(len(names)))
         self._con.execute(
             f"INSERT INTO {table} ({', '.join(names)}) SELECT {placeholders}",
@@ -135,10 +140,19 @@ class TelemetryStore:
         """Spans that start inside `window`."""
         sql = (
             "SELECT trace_id, span_id, coalesce(parent_id, ''), service, coalesce(operation, ''), "
-            "start_ts, end_ts, coalesce(error, FALSE), coalesce(pod, '') FROM spans "
+            "start_ts, end_ts, coalesce(error, FALSE), coalesce(pod, ''), coalesce(peer, '') "
+            "FROM spans "
             "WHERE start_ts >= ? AND start_ts < ? ORDER BY start_ts"
         )
         return [Span(*row) for row in self.rows(sql, [window.start, window.end])]
+
+    def events(self, window: TimeRange) -> list[Event]:
+        """Changes (deploys, config pushes, restarts) inside `window`, oldest first."""
+        sql = (
+            "SELECT ts, service, coalesce(kind, ''), coalesce(description, '') FROM events "
+            "WHERE ts >= ? AND ts < ? ORDER BY ts"
+        )
+        return [Event(*row) for row in self.rows(sql, [window.start, window.end])]
 
     def extent(self, table: str) -> TimeRange | None:
         """The time range covered by a table, or None when it is empty."""

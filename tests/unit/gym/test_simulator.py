@@ -113,7 +113,64 @@ def test_unknown_names_list_the_known_ones() -> None:
         generate("pipeline", "cache-down", 1)
 
 
-@pytest.mark.parametrize("fault", [f for f in FAULTS if f != "cache-down"])
+@pytest.mark.parametrize(
+    "fault", [f for f in FAULTS if f not in ("cache-down", "queue-consumer-lag")]
+)
 def test_every_fault_generates_on_the_shared_db_topology(fault: str) -> None:
     case = generate("shared-db", fault, 1)
     assert case.store.count("spans") > 1000
+
+
+def test_dns_failure_never_reaches_the_callee_only_its_clients_see_it() -> None:
+    case = generate("shop", "dns-failure", 2)
+    target, onset = case.truth.service, case.truth.onset
+    served_after = case.store.rows(
+        "SELECT count(*) FROM spans WHERE service = ? AND start_ts > ?", [target, onset + 5]
+    )[0][0]
+    failed_clients = case.store.rows(
+        "SELECT count(*) FROM spans WHERE peer = ? AND error AND start_ts > ?", [target, onset]
+    )[0][0]
+    assert served_after == 0 and failed_clients > 20
+    assert case.store.rows(
+        "SELECT count(*) FROM logs WHERE message LIKE '%UnknownHostException: ' || ? || '%'",
+        [target],
+    )[0][0]
+
+
+def test_a_third_party_has_no_telemetry_of_its_own() -> None:
+    case = generate("shop", "third-party-outage", 1)
+    assert case.truth.service == "payment-gateway"
+    assert "payment-gateway" not in case.store.services()
+    assert ("payment", "payment-gateway") in case.graph_edges
+    errors = case.store.rows(
+        "SELECT count(*) FROM spans WHERE peer = 'payment-gateway' AND error AND start_ts > ?",
+        [case.truth.onset],
+    )[0][0]
+    assert errors > 5
+
+
+def test_disk_fills_then_writes_fail() -> None:
+    case = generate("shop", "disk-full", 1)
+    disk = _series(case, case.truth.service, "container_filesystem_usage_percent")
+    assert disk.values[disk.times < case.truth.onset].max() < 70
+    assert disk.values[-1] == 100.0
+    assert case.store.rows(
+        "SELECT count(*) FROM logs WHERE service = ? AND message LIKE '%No space left%'",
+        [case.truth.service],
+    )[0][0]
+
+
+def test_a_bad_config_push_comes_with_its_config_event() -> None:
+    case = generate("shop", "bad-config-push", 1)
+    events = case.store.events(ALL)
+    assert [e.kind for e in events if e.service == case.truth.service] == ["config"]
+
+
+def test_consumer_lag_grows_only_after_onset_on_the_stalled_consumer() -> None:
+    case = generate("pipeline", "queue-consumer-lag", 1)
+    lag = _series(case, case.truth.service, "kafka_consumer_records_lag_max")
+    assert lag.values[lag.times < case.truth.onset].max() <= 3
+    assert lag.values[-1] > 50
+    # The broker delivers asynchronously: the entry does not wait for the consumers.
+    entry_p90 = _series(case, "ingest-api", "http_server_latency_p90_ms")
+    assert entry_p90.values[entry_p90.times > case.truth.onset].max() < 100
