@@ -23,12 +23,15 @@ from warroom.datasets import nezha, petshop
 from warroom.datasets.base import LoadedCase
 from warroom.errors import WarroomError
 from warroom.pipeline import investigate as run_pipeline
+from warroom.report.charts import Chart, charts_for
+from warroom.report.html import to_html
 from warroom.report.render import to_json, to_markdown
 
 if TYPE_CHECKING:
     from warroom.gym.bench import GymBench, SuiteCase
     from warroom.gym.case import GymTruth
     from warroom.gym.scoring import CaseScore
+    from warroom.model import Report
 
 app = typer.Typer(
     help="warroom finds the root cause of an incident from metrics, logs and traces.",
@@ -53,6 +56,7 @@ class Dataset(StrEnum):
 
     nezha = "nezha"
     petshop = "petshop"
+    files = "files"  # case folders in the interop layout (gym export --format otlp)
 
 
 def _fail(err: Exception) -> None:
@@ -61,6 +65,10 @@ def _fail(err: Exception) -> None:
 
 
 def _load(dataset: Dataset, root: Path, case: str | None) -> LoadedCase:
+    if dataset is Dataset.files:
+        from warroom.gym.interop import load_case
+
+        return load_case(root, case)
     if dataset is Dataset.nezha:
         return nezha.load_case(root, nezha.resolve_case(root, case))
     return petshop.load_case(petshop.resolve_case(root, case))
@@ -68,11 +76,17 @@ def _load(dataset: Dataset, root: Path, case: str | None) -> LoadedCase:
 
 RootOption = Annotated[Path, typer.Option("--root", help="Root folder of the data set.")]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of a report.")]
+HtmlOption = Annotated[
+    Path | None, typer.Option("--html", help="Also write an HTML report with charts here.")
+]
 
 
 @app.command()
 def investigate(
-    dataset: Annotated[Dataset, typer.Option(help="Layout of the data under --root.")],
+    dataset: Annotated[
+        Dataset,
+        typer.Option(help="Layout of the data under --root (files: gym export --format otlp)."),
+    ],
     root: RootOption,
     case: Annotated[
         str | None, typer.Option(help="Case id, or a 1-based index (default: the first).")
@@ -81,6 +95,7 @@ def investigate(
     output: Annotated[
         Path | None, typer.Option("--out", help="Also write the Markdown report here.")
     ] = None,
+    html: HtmlOption = None,
 ) -> None:
     """Investigate one case of a public data set and print the report."""
     try:
@@ -113,6 +128,14 @@ def investigate(
     if output:
         output.write_text(to_markdown(report))
         console.print(f"report written to {output}")
+    if html:
+        charts = charts_for(report, loaded.store, spec.baseline, result.findings)
+        _write_html(html, report, charts)
+
+
+def _write_html(path: Path, report: Report, charts: list[Chart]) -> None:
+    path.write_text(to_html(report, charts), encoding="utf-8")
+    console.print(f"HTML report written to {path}")
 
 
 def _progress() -> Progress:
@@ -286,6 +309,7 @@ def gym_run(
     output: Annotated[
         Path | None, typer.Option("--out", help="Also write the Markdown report here.")
     ] = None,
+    html: HtmlOption = None,
 ) -> None:
     """Generate one incident, investigate it, and print the report, the truth and the score."""
     from warroom.gym.scoring import score_case
@@ -301,6 +325,10 @@ def gym_run(
     try:
         with console.status("investigating..."):
             result = run_pipeline(case.incident, case.store, case.baseline, case.graph_edges)
+        # Charts read the store, so they are drawn before it closes.
+        charts = (
+            charts_for(result.report, case.store, case.baseline, result.findings) if html else []
+        )
     finally:
         case.store.close()
     score = score_case(case, result.report, result.report.seconds)
@@ -316,6 +344,8 @@ def gym_run(
     if output:
         output.write_text(to_markdown(result.report))
         console.print(f"report written to {output}")
+    if html:
+        _write_html(html, result.report, charts)
 
 
 def _truth_line(truth: GymTruth) -> str:
@@ -427,17 +457,29 @@ def _print_gym(result: GymBench) -> None:
 
 @gym_app.command("export")
 def gym_export(
-    output: Annotated[Path, typer.Option("--out", help="File to write.")],
-    fmt: Annotated[str, typer.Option("--format", help="Output format: jsonl.")] = "jsonl",
+    output: Annotated[
+        Path,
+        typer.Option("--out", help="File to write (jsonl), or folder for case folders (otlp)."),
+    ],
+    fmt: Annotated[
+        str,
+        typer.Option(
+            "--format",
+            help="jsonl: one JSON line per investigated case; otlp: one folder per case with "
+            "OTLP/JSON traces and logs, Prometheus text metrics, incident.json and truth.json.",
+        ),
+    ] = "jsonl",
     suite: SuiteOption = "standard",
     seeds: SeedsOption = 1,
     seed_offset: SeedOffsetOption = 0,
 ) -> None:
-    """Write generated cases with context, expected answer and rewards (one JSON per line)."""
+    """Write generated cases: JSON lines with context, answer and rewards, or case folders."""
     from warroom.gym.bench import export_jsonl
+    from warroom.gym.interop import export_cases
 
-    if fmt != "jsonl":
-        _fail(WarroomError(f"unknown format {fmt!r} (known: jsonl)"))
+    if fmt not in ("jsonl", "otlp"):
+        _fail(WarroomError(f"unknown format {fmt!r} (known: jsonl, otlp)"))
+    export = export_cases if fmt == "otlp" else export_jsonl
     total = len(_suite_plan(suite)) * seeds
     try:
         with _progress() as progress:
@@ -446,11 +488,39 @@ def gym_export(
             def step(case_id: str) -> None:
                 progress.update(task, advance=1, case=case_id)
 
-            written = export_jsonl(output, suite, seeds, seed_offset, progress=step)
+            written = export(output, suite, seeds, seed_offset, progress=step)
     except OSError as err:
         _fail(err)
         return
     console.print(f"{written} cases written to {output}")
+
+
+# --- evidence DSL: the commands live in warroom.dsl.command; cli.py only says how to open cases
+
+
+def _dsl_open_dataset(name: str, root: Path, case: str | None) -> LoadedCase:
+    if name not in Dataset.__members__:
+        known = ", ".join(Dataset.__members__)
+        raise WarroomError(f"unknown dataset {name!r} (known: {known})")
+    return _load(Dataset(name), root, case)
+
+
+def _dsl_open_gym(topology: str, fault: str, seed: int) -> LoadedCase:
+    from warroom.datasets.base import CaseSpec
+    from warroom.gym.simulator import generate
+
+    made = generate(topology, fault, seed)
+    spec = CaseSpec(made.id, made.incident, made.baseline, None, made.graph_edges)
+    return LoadedCase(spec, made.store)
+
+
+def _dsl_app() -> typer.Typer:
+    from warroom.dsl.command import build_app
+
+    return build_app(_dsl_open_dataset, _dsl_open_gym)
+
+
+app.add_typer(_dsl_app(), name="dsl", help="The evidence language: evaluate, check, list.")
 
 
 DEMO_CASE = ("shop", "cpu-hog", 1)
@@ -459,7 +529,7 @@ DEMO_CASE = ("shop", "cpu-hog", 1)
 @app.command()
 def demo(
     output: Annotated[
-        Path, typer.Option("--out", help="Where to write the Markdown report.")
+        Path, typer.Option("--out", help="Markdown report; the HTML one goes beside it.")
     ] = Path("out/demo.md"),
 ) -> None:
     """Generate one fixed incident in the simulated shop, investigate it, print the report.
@@ -469,7 +539,8 @@ def demo(
     """
     topology, fault, seed = DEMO_CASE
     output.parent.mkdir(parents=True, exist_ok=True)
-    gym_run(topology=topology, fault=fault, seed=seed, output=output)
+    html_path = output.with_suffix(".html")
+    gym_run(topology=topology, fault=fault, seed=seed, output=output, html=html_path)
 
 
 def main() -> None:

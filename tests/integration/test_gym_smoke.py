@@ -38,6 +38,10 @@ def test_demo_writes_its_report(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     text = target.read_text()
     assert "Root cause" in text and "shipping" in text
+    page = (tmp_path / "demo.html").read_text(encoding="utf-8")
+    assert page.startswith("<!DOCTYPE html>") and "shipping" in page
+    assert page.count("<svg") >= 2, "the path and at least one chart"
+    assert str(tmp_path / "demo.html") in result.output.replace("\n", "")
 
 
 def test_unknown_fault_is_a_one_line_error() -> None:

@@ -1,0 +1,236 @@
+"""Prometheus text exposition format (version 0.0.4): metric series out, sample lines in.
+
+    text = series_to_text(store.metric_series(window))     # '# TYPE cpu gauge\\ncpu{...} 3.5 ...'
+    samples = parse_text(text, source="metrics.prom")       # PromSample(name, labels, value, ts)
+
+Our own parser rather than prometheus_client's: that one calls itself laxer than the Go parser,
+reports no line numbers, renames counters (adds or drops `_total`) and, in the versions we read,
+drops timestamps; an incident's metrics are nothing but timestamped samples.
+
+Timestamps are integer milliseconds in the file and epoch seconds inside warroom. The writer
+puts every sample of a series in one family, as backfill files do; a scrape would keep only one
+sample per series.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from warroom.errors import InputError
+from warroom.model import Series
+
+SERVICE_LABEL = "service"
+METRIC_TYPES = ("counter", "gauge", "histogram", "summary", "untyped")
+# Sample lines of a histogram or summary family carry a suffix after the family name.
+FAMILY_SUFFIXES = {
+    "_bucket": ("histogram",),
+    "_sum": ("histogram", "summary"),
+    "_count": ("histogram", "summary"),
+}
+_NAME = r"[a-zA-Z_:][a-zA-Z0-9_:]*"
+_SAMPLE = re.compile(
+    rf"(?P<name>{_NAME})"
+    r"(?:[ \t]*\{(?P<labels>(?:[^\"}]|\"(?:[^\"\\]|\\.)*\")*)\}[ \t]*|[ \t]+)"
+    r"(?P<value>\S+)(?:[ \t]+(?P<ts>\S+))?[ \t]*"
+)
+_LABEL = re.compile(r"[ \t]*([a-zA-Z_][a-zA-Z0-9_]*)[ \t]*=[ \t]*\"((?:[^\"\\]|\\.)*)\"[ \t]*")
+_VALUE = re.compile(r"[+-]?(?:(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?|inf(?:inity)?|nan)", re.I)
+_TIMESTAMP = re.compile(r"-?\d+")
+_COMMENT = re.compile(r"#[ \t]*(HELP|TYPE)(?:[ \t]+(\S*))?(?:[ \t]+(.*))?")
+_ESCAPE = re.compile(r"\\(.)")
+_UNESCAPE = {"\\": "\\", '"': '"', "n": "\n"}
+_INVALID_NAME_CHARS = re.compile(r"[^a-zA-Z0-9_:]")
+
+
+@dataclass(frozen=True)
+class PromSample:
+    """One sample line: metric name, labels, value, and time (epoch seconds; None if absent)."""
+
+    name: str
+    labels: dict[str, str]
+    value: float
+    ts: float | None = None
+    type: str = "untyped"  # the family's TYPE (a histogram's _bucket lines say "histogram")
+
+
+# --- writing ---------------------------------------------------------------------------------
+
+
+def series_to_text(series: Iterable[Series]) -> str:
+    """Every sample of every series as gauges, one family per metric name, label `service`.
+
+    Names outside the format's alphabet are written with `_` in place of each other character
+    (as the OpenTelemetry-to-Prometheus exporters do); the HELP line keeps the original name.
+    """
+    families: dict[str, list[Series]] = {}
+    for s in series:
+        families.setdefault(s.name, []).append(s)
+    lines: list[str] = []
+    for original in sorted(families):
+        name = metric_name(original)
+        lines.append(f"# HELP {name} {escape_help(original)}, exported by warroom")
+        lines.append(f"# TYPE {name} gauge")
+        for s in sorted(families[original], key=lambda item: item.service):
+            head = f'{name}{{{SERVICE_LABEL}="{escape_label(s.service)}"}}'
+            times, values = s.times.tolist(), s.values.tolist()
+            lines.extend(
+                f"{head} {format_value(v)} {round(t * 1000.0)}"
+                for t, v in zip(times, values, strict=True)
+            )
+    return "\n".join(lines) + "\n" if lines else ""
+
+
+def metric_name(name: str) -> str:
+    """`name` made a valid metric name: other characters become `_`, a leading digit gets one."""
+    cleaned = _INVALID_NAME_CHARS.sub("_", name) or "_"
+    return f"_{cleaned}" if cleaned[0].isdigit() else cleaned
+
+
+def escape_label(value: str) -> str:
+    """A label value escaped for the inside of double quotes."""
+    return value.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
+
+
+def escape_help(text: str) -> str:
+    """A HELP docstring escaped (backslash and newline only, as the format says)."""
+    return text.replace("\\", "\\\\").replace("\n", "\\n")
+
+
+def format_value(value: float) -> str:
+    """A sample value as Go's ParseFloat reads it back exactly: NaN, +Inf, -Inf or repr."""
+    if math.isnan(value):
+        return "NaN"
+    if math.isinf(value):
+        return "+Inf" if value > 0 else "-Inf"
+    return repr(float(value))
+
+
+# --- reading ---------------------------------------------------------------------------------
+
+
+def read_prom(path: Path) -> list[PromSample]:
+    """Every sample in a text-format file."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as err:
+        raise InputError(f"{path}: cannot read ({err.strerror or err})") from None
+    except UnicodeDecodeError as err:
+        raise InputError(f"{path}: not UTF-8 text (byte {err.start})") from None
+    return parse_text(text, str(path))
+
+
+def parse_text(text: str, source: str = "<text>") -> list[PromSample]:
+    """Every sample of a text exposition; a malformed line raises InputError with its number."""
+    parser = _Parser()
+    for number, line in enumerate(text.split("\n"), start=1):
+        try:
+            parser.line(line.rstrip("\r"))
+        except ValueError as err:
+            raise InputError(f"{source}:{number}: {err}: {line[:120]!r}") from None
+    return parser.samples
+
+
+class _Parser:
+    """Line-by-line state: the families' TYPE and HELP lines seen so far, and the samples."""
+
+    def __init__(self) -> None:
+        self.samples: list[PromSample] = []
+        self.types: dict[str, str] = {}
+        self.helps: set[str] = set()
+        self.sampled: set[str] = set()  # families that already have samples
+
+    def line(self, line: str) -> None:
+        stripped = line.strip(" \t")
+        if not stripped:
+            return
+        if stripped.startswith("#"):
+            self.comment(stripped)
+            return
+        match = _SAMPLE.fullmatch(stripped)
+        if not match:
+            raise ValueError("not a sample line (name{labels} value [timestamp])")
+        name = match["name"]
+        family, kind = self.family(name)
+        self.sampled.add(family)
+        self.samples.append(
+            PromSample(
+                name=name,
+                labels=parse_labels(match["labels"] or ""),
+                value=_value(match["value"]),
+                ts=_timestamp(match["ts"]) if match["ts"] is not None else None,
+                type=kind,
+            )
+        )
+
+    def comment(self, line: str) -> None:
+        match = _COMMENT.fullmatch(line)
+        if not match:
+            return  # any other comment
+        keyword, name, rest = match[1], match[2] or "", match[3] or ""
+        if not re.fullmatch(_NAME, name):
+            raise ValueError(f"{keyword} line without a valid metric name")
+        if keyword == "HELP":
+            if name in self.helps:
+                raise ValueError(f"second HELP line for {name}")
+            self.helps.add(name)
+            return
+        if rest.strip() not in METRIC_TYPES:
+            raise ValueError(f"unknown metric type {rest.strip()!r} (known: {METRIC_TYPES})")
+        if name in self.types:
+            raise ValueError(f"second TYPE line for {name}")
+        if name in self.sampled:
+            raise ValueError(f"TYPE line for {name} after its samples")
+        self.types[name] = rest.strip()
+
+    def family(self, name: str) -> tuple[str, str]:
+        """The family a sample name belongs to, and its type."""
+        if name in self.types:
+            return name, self.types[name]
+        for suffix, kinds in FAMILY_SUFFIXES.items():
+            base = name.removesuffix(suffix)
+            if base != name and self.types.get(base) in kinds:
+                return base, self.types[base]
+        return name, "untyped"
+
+
+def parse_labels(text: str) -> dict[str, str]:
+    """The inside of `{...}`: name="value" pairs, comma separated, a trailing comma allowed."""
+    labels: dict[str, str] = {}
+    pos = 0
+    while pos < len(text) and text[pos:].strip(" \t"):
+        match = _LABEL.match(text, pos)
+        if not match:
+            raise ValueError(f"bad label at character {pos + 1} of the label set")
+        name = match[1]
+        if name in labels:
+            raise ValueError(f"label {name} given twice")
+        labels[name] = _ESCAPE.sub(_unescape, match[2])
+        pos = match.end()
+        if pos < len(text):
+            if text[pos] != ",":
+                raise ValueError(f"expected ',' between labels at character {pos + 1}")
+            pos += 1
+    return labels
+
+
+def _unescape(match: re.Match[str]) -> str:
+    char = match[1]
+    if char not in _UNESCAPE:
+        raise ValueError(f"invalid escape \\{char} in a label value")
+    return _UNESCAPE[char]
+
+
+def _value(text: str) -> float:
+    if not _VALUE.fullmatch(text):
+        raise ValueError(f"value {text!r} is not a number")
+    return float(text)
+
+
+def _timestamp(text: str) -> float:
+    if not _TIMESTAMP.fullmatch(text):
+        raise ValueError(f"timestamp {text!r} is not an integer of milliseconds")
+    return int(text) / 1000.0
