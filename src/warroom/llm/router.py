@@ -1,0 +1,207 @@
+"""The task router, a mixture of experts over models: each task (plan, judge, summarise,
+narrate) goes to the model configured for it, or to none (the deterministic fallback).
+
+A config file (TOML):
+
+    audit = ".warroom/llm-audit.jsonl"     # where every prompt is recorded
+
+    [models.local]                          # named models, reusable across tasks
+    spec = "openai:http://127.0.0.1:8000/v1#qwen2.5-7b"
+    api_key_env = "VLLM_API_KEY"            # the key itself never goes in the file
+    retries = 2
+
+    [tasks.narrate]
+    model = "local"                         # a name from [models], or a spec, or "none"
+    timeout = 60                            # seconds per call
+    max_tokens = 800
+    temperature = 0.2
+
+    [tasks.judge]
+    model = "openai:http://127.0.0.1:11434/v1#llama3.1:8b"
+
+Tasks not listed use no model. Paths are relative to the working directory.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from warroom.errors import InputError
+from warroom.llm.audit import DEFAULT_AUDIT, AuditLog
+from warroom.llm.backend import BackendOptions, ModelBackend, parse_spec
+from warroom.llm.schemas import TASKS
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ModelConfig(_Strict):
+    """A named model: its spec, where its API key is, how often to retry."""
+
+    spec: str
+    api_key_env: str | None = None
+    retries: int = Field(default=2, ge=0, le=10)
+
+
+class TaskConfig(_Strict):
+    """Which model a task goes to, and the call settings."""
+
+    model: str = "none"
+    timeout: float = Field(default=30.0, gt=0, le=3600)
+    max_tokens: int = Field(default=1024, gt=0, le=65536)
+    temperature: float = Field(default=0.0, ge=0.0, le=2.0)
+
+
+class TasksConfig(_Strict):
+    """One optional entry per task."""
+
+    plan: TaskConfig | None = None
+    judge: TaskConfig | None = None
+    summarise: TaskConfig | None = None
+    narrate: TaskConfig | None = None
+
+
+class LlmConfig(_Strict):
+    """The whole config file."""
+
+    audit: str | None = None
+    models: dict[str, ModelConfig] = Field(default_factory=dict)
+    tasks: TasksConfig = Field(default_factory=TasksConfig)
+
+
+@dataclass(frozen=True)
+class Route:
+    """Where one task goes and how it is called."""
+
+    backend: ModelBackend
+    timeout: float = 30.0
+    max_tokens: int = 1024
+    temperature: float = 0.0
+
+
+class Router:
+    """Task name -> Route, plus the audit log every call is recorded in.
+
+    router = Router.from_spec("replay:calls.jsonl")   # every task to one backend
+    router = Router.from_config(Path("llm.toml"))      # per-task models
+    router.route("narrate")                            # a Route, or None: use the fallback
+    """
+
+    def __init__(self, routes: Mapping[str, Route], audit: AuditLog | None = None) -> None:
+        unknown = set(routes) - set(TASKS)
+        if unknown:
+            raise InputError(f"unknown task(s) {sorted(unknown)}; known: {', '.join(TASKS)}")
+        self.routes = dict(routes)
+        self.audit = audit
+
+    @classmethod
+    def none(cls) -> Router:
+        """No model for any task: every task returns its deterministic fallback."""
+        return cls({})
+
+    @classmethod
+    def from_spec(
+        cls,
+        spec: str,
+        audit: Path | None = None,
+        timeout: float = 30.0,
+        api_key: str | None = None,
+    ) -> Router:
+        """Every task to the one backend `spec` names (`none` routes nothing); calls are
+        audited to `audit` (default .warroom/llm-audit.jsonl)."""
+        backend = parse_spec(spec, BackendOptions(api_key=api_key, timeout=timeout))
+        if backend is None:
+            return cls.none()
+        route = Route(backend, timeout=timeout)
+        return cls({task: route for task in TASKS}, AuditLog(audit or DEFAULT_AUDIT))
+
+    @classmethod
+    def from_config(cls, path: Path, audit: Path | None = None) -> Router:
+        """The routes a TOML config file describes; InputError naming the bad key otherwise.
+        `audit` (the CLI's --llm-audit) overrides the file's `audit` key."""
+        config = load_config(path)
+        # One backend per model, shared by the tasks that use it: a replay script is one
+        # sequence of calls, and an HTTP client keeps one connection pool.
+        backends: dict[ModelConfig, ModelBackend | None] = {}
+        routes: dict[str, Route] = {}
+        for task in TASKS:
+            entry: TaskConfig | None = getattr(config.tasks, task)
+            if entry is None:
+                continue
+            model = _model(config, entry.model, f"{path}: tasks.{task}.model")
+            if model not in backends:
+                backends[model] = _backend(model, f"{path}: {_where(config, entry.model, task)}")
+            backend = backends[model]
+            if backend is not None:
+                routes[task] = Route(backend, entry.timeout, entry.max_tokens, entry.temperature)
+        audit = audit or (Path(config.audit) if config.audit else DEFAULT_AUDIT)
+        return cls(routes, AuditLog(audit) if routes else None)
+
+    def route(self, task: str) -> Route | None:
+        """The route of `task`, or None when no model is configured for it."""
+        if task not in TASKS:
+            raise InputError(f"unknown task {task!r}; known: {', '.join(TASKS)}")
+        return self.routes.get(task)
+
+    def describe(self) -> str:
+        """One line naming the model of each routed task (for logs and report notes)."""
+        if not self.routes:
+            return "no model (deterministic fallbacks)"
+        return ", ".join(f"{t}: {r.backend.name}" for t, r in self.routes.items())
+
+
+def load_config(path: Path) -> LlmConfig:
+    """Read and validate a config file."""
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except OSError as err:
+        raise InputError(f"cannot read model config {path}: {err.strerror or err}") from err
+    except tomllib.TOMLDecodeError as err:
+        raise InputError(f"model config {path} is not valid TOML: {err}") from err
+    try:
+        return LlmConfig.model_validate(raw)
+    except ValidationError as err:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc']) or '(top level)'}: {e['msg']}"
+            for e in err.errors()
+        )
+        raise InputError(f"model config {path}: {problems}") from err
+
+
+def _model(config: LlmConfig, model: str, where: str) -> ModelConfig:
+    """The model a task's `model` value names: a [models] entry, or a spec string."""
+    named = config.models.get(model)
+    if named is not None:
+        return named
+    if ":" not in model and model.lower() != "none":
+        known = ", ".join(sorted(config.models)) or "none defined"
+        raise InputError(
+            f"{where}: unknown model {model!r} (models: {known}); "
+            "or give a spec: openai:URL#MODEL, replay:FILE, none"
+        )
+    return ModelConfig(spec=model)
+
+
+def _where(config: LlmConfig, model: str, task: str) -> str:
+    return f"models.{model}" if model in config.models else f"tasks.{task}.model"
+
+
+def _backend(model: ModelConfig, where: str) -> ModelBackend | None:
+    api_key = None
+    if model.api_key_env:
+        api_key = os.environ.get(model.api_key_env)
+        if api_key is None:
+            raise InputError(
+                f"{where}.api_key_env: environment variable {model.api_key_env} is not set"
+            )
+    try:
+        return parse_spec(model.spec, BackendOptions(api_key=api_key, retries=model.retries))
+    except InputError as err:
+        raise InputError(f"{where}: {err}") from err
