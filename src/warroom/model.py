@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
+from typing import Literal
 
 import numpy as np
 from numpy.typing import NDArray
@@ -196,6 +197,33 @@ class RootCause:
     evidence: tuple[Evidence, ...] = ()
 
 
+NarrativeSource = Literal["model", "fallback", "template"]
+
+
+@dataclass(frozen=True)
+class Narrative:
+    """The report's prose: a short summary and next steps, and who wrote them.
+
+    source: "model" (a language model's reply that passed every check), "fallback" (a model
+    was asked but its reply was rejected, so the template was used), "template" (no model was
+    configured). Every number in a template narrative is taken from the report.
+    """
+
+    summary: str
+    steps: tuple[str, ...] = ()
+    source: NarrativeSource = "template"
+
+
+@dataclass(frozen=True)
+class ModelRejection:
+    """A language model output (or failed call) that the report did not use, and why."""
+
+    task: str  # narrate, judge, plan, summarise
+    reason: str  # timeout, unavailable, invalid_output, ungrounded_number
+    detail: str
+    attempt: int = 1  # 2 for the one repair attempt
+
+
 @dataclass(frozen=True)
 class Report:
     """The answer: ranked root causes, confidence, and what evidence could not be had."""
@@ -207,6 +235,8 @@ class Report:
     findings_count: int = 0
     seconds: float = 0.0
     notes: tuple[str, ...] = field(default_factory=tuple)
+    narrative: Narrative | None = None  # summary and next steps (see llm.narrate)
+    model_rejections: tuple[ModelRejection, ...] = ()
 
     @property
     def culprit(self) -> RootCause | None:

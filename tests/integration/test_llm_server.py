@@ -196,7 +196,8 @@ def test_narrate_end_to_end_over_http(server: Server, tmp_path: Path) -> None:
     )
     report = Report(Incident("I", TimeRange(0, 60), 30.0), (culprit,), 0.7)
     final = with_narrative(report, narrate(router, report))
-    assert f"Summary: {NARRATIVE['summary']}" in final.notes
+    assert final.narrative is not None and final.narrative.source == "model"
+    assert final.narrative.summary == NARRATIVE["summary"]
     assert any(
         n.startswith("llm narrate: model output (openai:http://127.0.0.1") for n in final.notes
     )

@@ -11,9 +11,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from html import escape
 
-from warroom.model import Evidence, Report, RootCause, iso
+from warroom.model import Evidence, ModelRejection, Narrative, Report, RootCause, iso
 from warroom.report.charts import Chart
-from warroom.report.render import confidence_label
+from warroom.report.render import confidence_label, narrative_source_words
 from warroom.report.svg import fmt_number, hhmm, line_chart, path_chain
 
 CSS = """
@@ -69,6 +69,10 @@ table{border-collapse:collapse;width:100%;font-size:.92em}
 th,td{text-align:left;vertical-align:top;padding:6px 8px;border-bottom:1px solid var(--line)}
 th{color:var(--muted);font-weight:600}td.num,th.num{text-align:right;white-space:nowrap}
 tr.top td{font-weight:600}
+.summary{border:1px solid var(--line);border-radius:8px;padding:10px 18px;margin-top:14px}
+.summary h2{margin:4px 0 6px;font-size:1em}.summary h3{margin:10px 0 4px;font-size:.95em}
+.summary p{margin:4px 0}.summary ol{margin:4px 0;padding-left:22px}
+.summary .source{color:var(--muted);font-size:.88em}
 footer{margin-top:28px;color:var(--muted);font-size:.88em}
 """
 
@@ -83,11 +87,13 @@ def to_html(report: Report, charts: Sequence[Chart] = ()) -> str:
     body = [
         _header(report),
         _verdict(report),
+        _summary(report.narrative),
         _missing(report.missing),
         _path(report.culprit),
         _charts(charts),
         _evidence(report.culprit),
         _candidates(report.candidates),
+        _rejections(report.model_rejections),
         _notes(report.notes),
         (
             f"<footer>{report.findings_count} findings from the experts; investigated in "
@@ -158,6 +164,20 @@ def _verdict(report: Report) -> str:
         f'<section class="verdict verdict-{_e(label)}" aria-labelledby="verdict-h">'
         f'<h2 id="verdict-h">{_e(heading)}</h2>'
         f'<p class="culprit">{_e(culprit.service)}</p><dl class="facts">{items}</dl></section>'
+    )
+
+
+def _summary(narrative: Narrative | None) -> str:
+    if narrative is None:
+        return ""
+    steps = ""
+    if narrative.steps:
+        items = "".join(f"<li>{_e(step)}</li>" for step in narrative.steps)
+        steps = f"<h3>Next steps</h3><ol>{items}</ol>"
+    return (
+        f'<section class="summary summary-{_e(narrative.source)}" aria-labelledby="summary-h">'
+        f'<h2 id="summary-h">Summary</h2><p>{_e(narrative.summary)}</p>{steps}'
+        f'<p class="source">{_e(narrative_source_words(narrative.source))}</p></section>'
     )
 
 
@@ -237,6 +257,22 @@ def _candidates(candidates: Sequence[RootCause]) -> str:
         '<th>Indicator</th><th>Fault type</th><th class="num">Score</th>'
         '<th class="num">Onset</th><th class="num">Explains</th><th>Path</th></tr></thead>'
         f"<tbody>{''.join(rows)}</tbody></table></div></section>"
+    )
+
+
+def _rejections(rejections: Sequence[ModelRejection]) -> str:
+    if not rejections:
+        return ""
+    rows = "".join(
+        f'<tr><td>{_e(r.task)}</td><td class="num">{r.attempt}</td>'
+        f"<td><code>{_e(r.reason)}</code></td><td>{_e(r.detail)}</td></tr>"
+        for r in rejections
+    )
+    return (
+        '<section aria-labelledby="rejected-h"><h2 id="rejected-h">Model outputs rejected</h2>'
+        '<div class="table-wrap"><table><thead><tr><th>Task</th><th class="num">Attempt</th>'
+        f"<th>Reason</th><th>Detail</th></tr></thead><tbody>{rows}</tbody></table></div>"
+        "</section>"
     )
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from warroom.model import Evidence, Report, RootCause, iso
+from warroom.model import Evidence, ModelRejection, Narrative, Report, RootCause, iso
 
 
 def confidence_label(confidence: float) -> str:
@@ -27,6 +27,8 @@ def to_markdown(report: Report) -> str:
         metric = f" / {incident.symptom_metric}" if incident.symptom_metric else ""
         lines.append(f"Symptom: {incident.symptom_service}{metric}")
     lines.append("")
+    if report.narrative is not None:
+        lines += _narrative_section(report.narrative)
     culprit = report.culprit
     label = confidence_label(report.confidence)
     if culprit is None:
@@ -37,6 +39,8 @@ def to_markdown(report: Report) -> str:
         lines += _candidates_table(report.candidates)
     if report.missing:
         lines += ["## Missing evidence", ""] + [f"- {m}" for m in report.missing] + [""]
+    if report.model_rejections:
+        lines += _rejections_section(report.model_rejections)
     if report.notes:
         lines += ["## Notes", ""] + [f"- {n}" for n in report.notes] + [""]
     lines.append(
@@ -44,6 +48,34 @@ def to_markdown(report: Report) -> str:
         f"investigated in {report.seconds:.2f} s._"
     )
     return "\n".join(lines) + "\n"
+
+
+SOURCE_WORDS = {
+    "model": "Written by a language model and checked against the evidence.",
+    "fallback": "Written from a template: the language model's reply was rejected "
+    "(see Model outputs rejected).",
+    "template": "Written from a template (no language model configured).",
+}
+
+
+def narrative_source_words(source: str) -> str:
+    """Who wrote a narrative, in words."""
+    return SOURCE_WORDS.get(source, source)
+
+
+def _narrative_section(narrative: Narrative) -> list[str]:
+    source = narrative_source_words(narrative.source)
+    lines = ["## Summary", "", narrative.summary, "", f"_{source}_", ""]
+    if narrative.steps:
+        lines += ["### Next steps", ""]
+        lines += [f"{i}. {step}" for i, step in enumerate(narrative.steps, 1)] + [""]
+    return lines
+
+
+def _rejections_section(rejections: tuple[ModelRejection, ...]) -> list[str]:
+    lines = ["## Model outputs rejected", ""]
+    lines += [f"- {r.task} (attempt {r.attempt}): **{r.reason}**: {r.detail}" for r in rejections]
+    return lines + [""]
 
 
 def _culprit_section(culprit: RootCause, confidence: float, label: str) -> list[str]:
@@ -95,6 +127,8 @@ def to_json(report: Report) -> dict[str, Any]:
         "verdict": confidence_label(report.confidence),
         "candidates": [_candidate_json(c) for c in report.candidates],
         "missing_evidence": list(report.missing),
+        "narrative": _narrative_json(report.narrative),
+        "rejected_model_outputs": [_rejection_json(r) for r in report.model_rejections],
         "notes": list(report.notes),
         "findings": report.findings_count,
         "seconds": report.seconds,
@@ -121,5 +155,22 @@ def _evidence_json(e: Evidence) -> dict[str, Any]:
         "value": e.value,
         "baseline": e.baseline,
         "unit": e.unit,
+        # The computation that produced the value (an expert call or a DSL expression), to
+        # re-run it; "source" is the same text under its older name.
+        "expression": e.source,
         "source": e.source,
     }
+
+
+def _narrative_json(narrative: Narrative | None) -> dict[str, Any] | None:
+    if narrative is None:
+        return None
+    return {
+        "summary": narrative.summary,
+        "steps": list(narrative.steps),
+        "source": narrative.source,
+    }
+
+
+def _rejection_json(r: ModelRejection) -> dict[str, Any]:
+    return {"task": r.task, "reason": r.reason, "detail": r.detail, "attempt": r.attempt}

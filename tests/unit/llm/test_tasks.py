@@ -71,7 +71,7 @@ def test_two_bad_replies_end_in_the_fallback(tmp_path: Path, report: Report) -> 
     assert result is not None and result.source == "fallback"
     assert [r.attempt for r in result.rejections] == [1, 2]
     facts = narrate_input(report)
-    assert facts is not None and result.output == fallback_narrative(facts)
+    assert facts is not None and result.output == fallback_narrative(facts, EVIDENCE)
 
 
 def test_an_ungrounded_repair_names_the_numbers(tmp_path: Path, report: Report) -> None:
