@@ -6,6 +6,7 @@ Errors a user can fix (a bad path, an unknown case) print one line and exit 2, n
 from __future__ import annotations
 
 import json
+import os
 import sys
 from dataclasses import asdict
 from enum import StrEnum
@@ -16,13 +17,17 @@ import typer
 from rich import box
 from rich.console import Console
 from rich.markdown import Markdown
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from warroom.datasets import nezha, petshop
 from warroom.datasets.base import LoadedCase
 from warroom.errors import WarroomError
-from warroom.pipeline import investigate as run_pipeline
+from warroom.planner import DEFAULT as DEFAULT_PLANNER
+from warroom.planner import PLANNERS
+from warroom.planner import check as check_planner
+from warroom.planner import investigate as run_pipeline
 from warroom.report.charts import Chart, charts_for
 from warroom.report.html import to_html
 from warroom.report.render import to_json, to_markdown
@@ -31,6 +36,7 @@ if TYPE_CHECKING:
     from warroom.gym.bench import GymBench, SuiteCase
     from warroom.gym.case import GymTruth
     from warroom.gym.scoring import CaseScore
+    from warroom.llm import Router
     from warroom.model import Report
 
 app = typer.Typer(
@@ -60,7 +66,8 @@ class Dataset(StrEnum):
 
 
 def _fail(err: Exception) -> None:
-    console.print(f"[bold red]error:[/] {err}")
+    # One line however long (no wrapping), and brackets in the message are text, not markup.
+    console.print(f"[bold red]error:[/] {escape(str(err))}", soft_wrap=True)
     raise typer.Exit(2)
 
 
@@ -76,9 +83,56 @@ def _load(dataset: Dataset, root: Path, case: str | None) -> LoadedCase:
 
 RootOption = Annotated[Path, typer.Option("--root", help="Root folder of the data set.")]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of a report.")]
+PlannerOption = Annotated[
+    str,
+    typer.Option(
+        help=f"{' or '.join(PLANNERS)}: the causal ranking alone, or the director checking its "
+        "top hypotheses with the actors."
+    ),
+]
 HtmlOption = Annotated[
     Path | None, typer.Option("--html", help="Also write an HTML report with charts here.")
 ]
+LlmOption = Annotated[
+    str,
+    typer.Option(
+        "--llm",
+        help="Language model for the summary: openai:URL#MODEL (key in WARROOM_LLM_API_KEY), "
+        "replay:FILE, or none (a template summary).",
+    ),
+]
+LlmConfigOption = Annotated[
+    Path | None,
+    typer.Option("--llm-config", help="TOML file routing each model task to a model."),
+]
+LlmAuditOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--llm-audit",
+        help="Where every model call is recorded (default .warroom/llm-audit.jsonl).",
+    ),
+]
+
+
+def _router(llm: str, llm_config: Path | None, llm_audit: Path | None) -> Router:
+    """The model router the --llm options describe; InputError for a bad spec or config."""
+    from warroom.llm import Router
+
+    if llm_config is not None:
+        if llm.strip().lower() != "none":
+            raise WarroomError("give --llm or --llm-config, not both")
+        return Router.from_config(llm_config, audit=llm_audit)
+    api_key = os.environ.get("WARROOM_LLM_API_KEY")
+    return Router.from_spec(llm, audit=llm_audit, api_key=api_key)
+
+
+def _narrated(report: Report, router: Router) -> Report:
+    """`report` with its summary and next steps: the model's when one is routed and its reply
+    passes the checks, else the template's; rejected replies are recorded in the report."""
+    from warroom.llm import narrate, with_narrative
+
+    with console.status("writing the summary..."):
+        return with_narrative(report, narrate(router, report))
 
 
 @app.command()
@@ -96,22 +150,30 @@ def investigate(
         Path | None, typer.Option("--out", help="Also write the Markdown report here.")
     ] = None,
     html: HtmlOption = None,
+    llm: LlmOption = "none",
+    llm_config: LlmConfigOption = None,
+    llm_audit: LlmAuditOption = None,
+    planner: PlannerOption = DEFAULT_PLANNER,
 ) -> None:
     """Investigate one case of a public data set and print the report."""
     try:
+        router = _router(llm, llm_config, llm_audit)
         with console.status(f"loading {dataset.value} case {case or '(first)'}..."):
             loaded = _load(dataset, root, case)
         with console.status("investigating..."):
             spec = loaded.spec
-            result = run_pipeline(spec.incident, loaded.store, spec.baseline, spec.graph_edges)
+            result = run_pipeline(
+                spec.incident, loaded.store, spec.baseline, spec.graph_edges, planner=planner
+            )
+        report = result.report
+        if spec.notes:
+            from dataclasses import replace
+
+            report = replace(report, notes=report.notes + spec.notes)
+        report = _narrated(report, router)
     except WarroomError as err:
         _fail(err)
         return
-    report = result.report
-    if spec.notes:
-        from dataclasses import replace
-
-        report = replace(report, notes=report.notes + spec.notes)
     if as_json:
         payload = to_json(report)
         payload["truth"] = spec.truth.__dict__ if spec.truth else None
@@ -151,7 +213,12 @@ def _progress() -> Progress:
 
 
 def _run_bench(
-    kind: str, root: Path, baseline: str | None, limit: int | None, drop: tuple[str, ...]
+    kind: str,
+    root: Path,
+    baseline: str | None,
+    limit: int | None,
+    drop: tuple[str, ...],
+    planner: str,
 ) -> Any:
     from warroom.bench import rca
 
@@ -166,7 +233,9 @@ def _run_bench(
             )
 
         runner = rca.run_nezha if kind == "nezha" else rca.run_petshop
-        return runner(root, baseline=baseline, limit=limit, progress=step, drop=drop)
+        return runner(
+            root, baseline=baseline, limit=limit, progress=step, drop=drop, planner=planner
+        )
 
 
 BaselineOption = Annotated[
@@ -187,9 +256,10 @@ def bench_nezha(
     baseline: BaselineOption = None,
     limit: LimitOption = None,
     drop: DropOption = "",
+    planner: PlannerOption = DEFAULT_PLANNER,
 ) -> None:
     """Every fault of every day under a Nezha root: AS@k, AIS@k, seconds per case."""
-    _bench("nezha", root, as_json, baseline, limit, drop)
+    _bench("nezha", root, as_json, baseline, limit, drop, planner)
 
 
 @bench_app.command("petshop")
@@ -199,13 +269,20 @@ def bench_petshop(
     baseline: BaselineOption = None,
     limit: LimitOption = None,
     drop: DropOption = "",
+    planner: PlannerOption = DEFAULT_PLANNER,
 ) -> None:
     """Every issue of every scenario under a PetShop root: top-1/top-3 per scenario and metric."""
-    _bench("petshop", root, as_json, baseline, limit, drop)
+    _bench("petshop", root, as_json, baseline, limit, drop, planner)
 
 
 def _bench(
-    kind: str, root: Path, as_json: bool, baseline: str | None, limit: int | None, drop: str
+    kind: str,
+    root: Path,
+    as_json: bool,
+    baseline: str | None,
+    limit: int | None,
+    drop: str,
+    planner: str,
 ) -> None:
     from warroom.bench.rca import DROPPABLE
 
@@ -216,7 +293,7 @@ def _bench(
     if unknown:
         _fail(WarroomError(f"unknown modality {unknown[0]!r} (known: {', '.join(DROPPABLE)})"))
     try:
-        result = _run_bench(kind, root, baseline, limit, dropped)
+        result = _run_bench(kind, root, baseline, limit, dropped, check_planner(planner))
     except (WarroomError, ImportError) as err:
         _fail(err)
         return
@@ -310,11 +387,21 @@ def gym_run(
         Path | None, typer.Option("--out", help="Also write the Markdown report here.")
     ] = None,
     html: HtmlOption = None,
+    llm: LlmOption = "none",
+    llm_config: LlmConfigOption = None,
+    llm_audit: LlmAuditOption = None,
+    planner: PlannerOption = DEFAULT_PLANNER,
 ) -> None:
     """Generate one incident, investigate it, and print the report, the truth and the score."""
     from warroom.gym.scoring import score_case
     from warroom.gym.simulator import Knobs, generate
 
+    try:
+        router = _router(llm, llm_config, llm_audit)
+        check_planner(planner)
+    except WarroomError as err:
+        _fail(err)
+        return
     knobs = Knobs(red_herring, drop_traces, drop_logs, clock_skew)
     try:
         with console.status(f"generating {topology}/{fault}/{seed}..."):
@@ -324,7 +411,9 @@ def gym_run(
         return
     try:
         with console.status("investigating..."):
-            result = run_pipeline(case.incident, case.store, case.baseline, case.graph_edges)
+            result = run_pipeline(
+                case.incident, case.store, case.baseline, case.graph_edges, planner=planner
+            )
         # Charts read the store, so they are drawn before it closes.
         charts = (
             charts_for(result.report, case.store, case.baseline, result.findings) if html else []
@@ -332,20 +421,25 @@ def gym_run(
     finally:
         case.store.close()
     score = score_case(case, result.report, result.report.seconds)
+    try:
+        report = _narrated(result.report, router)
+    except WarroomError as err:  # a replay script that is not valid JSONL
+        _fail(err)
+        return
     if as_json:
-        payload = to_json(result.report)
+        payload = to_json(report)
         payload["truth"] = asdict(case.truth)
         payload["score"] = asdict(score)
         out.print_json(json.dumps(payload))
     else:
-        out.print(Markdown(to_markdown(result.report)))
+        out.print(Markdown(to_markdown(report)))
         console.print(f"[dim]truth: {_truth_line(case.truth)}[/]")
         console.print(f"[dim]score: {_score_line(score)}[/]")
     if output:
-        output.write_text(to_markdown(result.report))
+        output.write_text(to_markdown(report))
         console.print(f"report written to {output}")
     if html:
-        _write_html(html, result.report, charts)
+        _write_html(html, report, charts)
 
 
 def _truth_line(truth: GymTruth) -> str:
@@ -377,9 +471,15 @@ def gym_bench(
     seeds: SeedsOption = 1,
     seed_offset: SeedOffsetOption = 0,
     as_json: JsonOption = False,
+    planner: PlannerOption = DEFAULT_PLANNER,
 ) -> None:
     """Run a suite of generated incidents: AC@k, Avg@5, fault type, path, false alarms, time."""
     from warroom.gym.bench import run_suite
+
+    try:
+        check_planner(planner)
+    except WarroomError as err:
+        _fail(err)
 
     total = len(_suite_plan(suite)) * seeds
     with _progress() as progress:
@@ -390,7 +490,7 @@ def gym_bench(
                 task, advance=0 if progress.tasks[0].fields["case"] == "" else 1, case=case_id
             )
 
-        result = run_suite(suite, seeds, seed_offset, progress=step)
+        result = run_suite(suite, seeds, seed_offset, progress=step, planner=planner)
     if as_json:
         out.print_json(json.dumps(result.to_json()))
         return
@@ -521,6 +621,17 @@ def _dsl_app() -> typer.Typer:
 
 
 app.add_typer(_dsl_app(), name="dsl", help="The evidence language: evaluate, check, list.")
+
+
+def _runbook_app() -> typer.Typer:
+    from warroom.runbooks.command import build_app
+
+    return build_app(_dsl_open_dataset, _dsl_open_gym)
+
+
+app.add_typer(
+    _runbook_app(), name="runbook", help="Runbooks: save an investigation, reuse it next time."
+)
 
 
 DEMO_CASE = ("shop", "cpu-hog", 1)

@@ -14,7 +14,8 @@ from __future__ import annotations
 import re
 import threading
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -64,6 +65,13 @@ class StoreView:
             "WHERE ts >= ? AND ts < ? AND service = ? ORDER BY ts"
         )
         return [LogRecord(*row) for row in self.query(sql, [window.start, window.end, service])]
+
+    @contextmanager
+    def reading(self) -> Iterator[TelemetryStore]:
+        """The store itself, for a block of reads by code that takes a TelemetryStore (the
+        DSL interpreter); other readers wait until the block ends. Do not write to it."""
+        with self._lock:
+            yield self._store
 
     def spans(self, window: TimeRange) -> list[Span]:
         """Spans that start inside `window`."""

@@ -20,7 +20,9 @@ from warroom.datasets import nezha, petshop
 from warroom.datasets.base import LoadedCase
 from warroom.errors import WarroomError
 from warroom.model import TimeRange
-from warroom.pipeline import METRIC_HISTORY_S, SLO_PREFIX, investigate
+from warroom.pipeline import METRIC_HISTORY_S, SLO_PREFIX
+from warroom.planner import DEFAULT as DEFAULT_PLANNER
+from warroom.planner import investigate
 
 TOP_K = 5
 
@@ -76,10 +78,16 @@ def _inner_rank(
 
 
 def _score(
-    loaded: LoadedCase, group: str, started: float, baseline_top: tuple[str, ...]
+    loaded: LoadedCase,
+    group: str,
+    started: float,
+    baseline_top: tuple[str, ...],
+    planner: str = DEFAULT_PLANNER,
 ) -> CaseResult:
     spec = loaded.spec
-    inv = investigate(spec.incident, loaded.store, spec.baseline, spec.graph_edges, top_k=TOP_K)
+    inv = investigate(
+        spec.incident, loaded.store, spec.baseline, spec.graph_edges, TOP_K, planner=planner
+    )
     top = tuple((c.service, c.indicator) for c in inv.report.candidates)
     truth = spec.truth
     assert truth is not None
@@ -131,6 +139,7 @@ def run_nezha(
     limit: int | None = None,
     progress: Progress | None = None,
     drop: tuple[str, ...] = (),
+    planner: str = DEFAULT_PLANNER,
 ) -> BenchResult:
     """Every fault of every day under root."""
     faults = nezha.list_faults(root)[:limit]
@@ -143,13 +152,14 @@ def run_nezha(
             loaded = nezha.load_case(root, fault)
             _drop(loaded, drop)
             base_top = _baro_top(loaded) if baseline == "baro" else ()
-            results.append(_score(loaded, fault.day, started, base_top))
+            results.append(_score(loaded, fault.day, started, base_top, planner))
             loaded.store.close()
         except WarroomError as err:
             results.append(_failed(fault.case_id, fault.day, err, started))
     totals = _nezha_totals(results)
     if drop:
         totals["dropped_modalities"] = list(drop)
+    totals["planner"] = planner
     return BenchResult("nezha", str(root), tuple(results), baseline, totals)
 
 
@@ -159,6 +169,7 @@ def run_petshop(
     limit: int | None = None,
     progress: Progress | None = None,
     drop: tuple[str, ...] = (),
+    planner: str = DEFAULT_PLANNER,
 ) -> BenchResult:
     """Every issue of every scenario and split under root."""
     results = []
@@ -172,11 +183,13 @@ def run_petshop(
             _drop(loaded, drop)
             group = f"{issue.scenario_dir.name}/{loaded.spec.incident.symptom_metric}"
             base_top = _baro_top(loaded, petshop_mode=True) if baseline == "baro" else ()
-            results.append(_score(loaded, group, started, base_top))
+            results.append(_score(loaded, group, started, base_top, planner))
             loaded.store.close()
         except WarroomError as err:
             results.append(_failed(issue.case_id, group, err, started))
-    return BenchResult("petshop", str(root), tuple(results), baseline, _petshop_totals(results))
+    totals = _petshop_totals(results)
+    totals["planner"] = planner
+    return BenchResult("petshop", str(root), tuple(results), baseline, totals)
 
 
 def _nezha_totals(results: list[CaseResult]) -> dict[str, Any]:

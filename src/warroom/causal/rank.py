@@ -268,7 +268,9 @@ def _root_cause(
     path = propagation_path(graph, view.service, symptom)
     evidence: list[Evidence] = []
     onset = view.best.onset
-    evidence.extend(change_evidence(c, onset) for c in changes_before(changes, view.service, onset))
+    if onset is not None:
+        near = changes_before(changes, view.service, onset)
+        evidence.extend(change_evidence(c, onset) for c in near)
     for f in view.findings[:EVIDENCE_PER_CANDIDATE]:
         evidence.extend(f.evidence[:1])
     for hop in path[1:]:

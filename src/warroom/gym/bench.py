@@ -21,7 +21,9 @@ from typing import TYPE_CHECKING, Any, Protocol
 from warroom.gym.case import GymCase
 from warroom.gym.scoring import TOP_K, CaseScore, failed_score, score_case, summarize
 from warroom.model import Report, iso
-from warroom.pipeline import SLO_PREFIX, investigate
+from warroom.pipeline import SLO_PREFIX
+from warroom.planner import DEFAULT as DEFAULT_PLANNER
+from warroom.planner import investigate
 
 if TYPE_CHECKING:
     from warroom.gym.simulator import Knobs
@@ -137,6 +139,7 @@ def run_suite(
     progress: Progress | None = None,
     generate: Generate | None = None,
     cases: Sequence[SuiteCase] | None = None,
+    planner: str = DEFAULT_PLANNER,
 ) -> GymBench:
     """Every case of a suite for seeds seed_offset .. seed_offset+seeds-1, scored and summed.
 
@@ -145,13 +148,14 @@ def run_suite(
     plan = _plan(suite, seeds, cases)
     scores: list[CaseScore] = []
     skipped: list[Skipped] = []
-    for outcome in _iter_cases(plan, seeds, seed_offset, generate, progress, None):
+    for outcome in _iter_cases(plan, seeds, seed_offset, generate, progress, None, planner):
         if isinstance(outcome, Skipped):
             skipped.append(outcome)
         else:
             scores.append(outcome)
     summary = summarize(scores)
     summary["skipped"] = len(skipped)
+    summary["planner"] = planner
     return GymBench(suite, seeds, seed_offset, tuple(scores), summary, tuple(skipped))
 
 
@@ -163,6 +167,7 @@ def export_jsonl(
     generate: Generate | None = None,
     cases: Sequence[SuiteCase] | None = None,
     progress: Progress | None = None,
+    planner: str = DEFAULT_PLANNER,
 ) -> int:
     """Write one JSON line per investigated case (context, expected answer, rewards).
 
@@ -178,7 +183,7 @@ def export_jsonl(
             sink.write(json.dumps(export_record(case, report, score)) + "\n")
             written += 1
 
-        for _ in _iter_cases(plan, seeds, seed_offset, generate, progress, record):
+        for _ in _iter_cases(plan, seeds, seed_offset, generate, progress, record, planner):
             pass
     return written
 
@@ -200,6 +205,7 @@ def _iter_cases(
     generate: Generate | None,
     progress: Progress | None,
     record: Record | None,
+    planner: str = DEFAULT_PLANNER,
 ) -> Iterator[CaseScore | Skipped]:
     """Each (case, seed) in order; a rejected combination is skipped for all its seeds."""
     if generate is None:
@@ -213,13 +219,19 @@ def _iter_cases(
                 progress(f"{topology}/{fault}/{seed}")
             if rejected:
                 continue
-            outcome = _run_one(generate, topology, fault, seed, knobs, record)
+            outcome = _run_one(generate, topology, fault, seed, knobs, record, planner)
             rejected = isinstance(outcome, Skipped)
             yield outcome
 
 
 def _run_one(
-    generate: Generate, topology: str, fault: str, seed: int, knobs: Knobs, record: Record | None
+    generate: Generate,
+    topology: str,
+    fault: str,
+    seed: int,
+    knobs: Knobs,
+    record: Record | None,
+    planner: str = DEFAULT_PLANNER,
 ) -> CaseScore | Skipped:
     variant = knobs_label(knobs)
     started = time.perf_counter()
@@ -231,17 +243,21 @@ def _run_one(
         return failed_score(topology, fault, seed, err, time.perf_counter() - started, variant)
     started = time.perf_counter()
     try:
-        return _investigate(case, variant, record)
+        return _investigate(case, variant, record, planner)
     except Exception as err:
         return failed_score(topology, fault, seed, err, time.perf_counter() - started, variant)
     finally:
         case.store.close()
 
 
-def _investigate(case: GymCase, variant: str, record: Record | None) -> CaseScore:
+def _investigate(
+    case: GymCase, variant: str, record: Record | None, planner: str = DEFAULT_PLANNER
+) -> CaseScore:
     """Investigate and score one case; seconds count the investigation, not the generation."""
     started = time.perf_counter()
-    inv = investigate(case.incident, case.store, case.baseline, case.graph_edges, top_k=TOP_K)
+    inv = investigate(
+        case.incident, case.store, case.baseline, case.graph_edges, TOP_K, planner=planner
+    )
     score = score_case(case, inv.report, time.perf_counter() - started)
     if variant:
         score = replace(score, variant=variant)

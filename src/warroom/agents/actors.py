@@ -1,0 +1,260 @@
+"""Actors: domain experts that check one hypothesis ("the culprit is S, through indicator I").
+
+Each actor is a playbook: DSL expressions to evaluate (run as agents, in parallel, cached), and
+a rule that weighs their results into Checks. A Check carries a likelihood ratio (how much
+more likely this evidence is if the hypothesis is true than if it is not) and the evidence
+with its expression, so the report can say why a hypothesis rose or fell and a reader can
+re-run every number.
+
+The ratios are round numbers on purpose (0.3, 0.5, 1.5, 2): they encode "this speaks against",
+"this supports", not fitted probabilities; the director's confidence is measured for
+calibration on the gym instead (BENCHMARKS.md).
+"""
+
+from __future__ import annotations
+
+import json
+from abc import ABC, abstractmethod
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+from pydantic import BaseModel
+
+from warroom.agents.base import Failure
+from warroom.agents.checks import DslCheckOut
+from warroom.causal.rank import MIN_SCORE, symptom_family
+from warroom.experts.changes import changes_before
+from warroom.experts.peers import UNANSWERED
+from warroom.experts.traces import NETWORK
+from warroom.model import Event, Evidence, Finding, IndicatorKind, Modality, RootCause
+
+Verdict = Literal["supports", "refutes", "neutral", "missing"]
+SUPPORTS, REFUTES = 1.5, 0.3
+PERSIST_Z = 3.0  # still this far from the baseline at the end of the window: still there
+GONE_Z = 2.0  # back within this: over
+LATE = "[window.end - 2m .. window.end]"
+AFTER_SYMPTOM_S = 120.0  # an anomaly starting this long after the symptom is its effect
+
+
+@dataclass(frozen=True)
+class Check:
+    """One piece of evidence for or against a hypothesis, weighed."""
+
+    actor: str
+    name: str
+    verdict: Verdict
+    ratio: float  # likelihood ratio; 1.0 is neutral
+    reason: str
+    evidence: tuple[Evidence, ...] = ()
+
+
+@dataclass(frozen=True)
+class CaseFacts:
+    """What every actor may know about the case besides the store: the first pass."""
+
+    findings: tuple[Finding, ...]
+    changes: tuple[Event, ...]
+    symptom_service: str | None
+    symptom_metric: str | None  # the symptom's strongest metric (the alert's, when given)
+    symptom_onset: float | None
+    metric_names: frozenset[tuple[str, str]]  # (service, metric) pairs present in the store
+
+    def of(self, service: str) -> list[Finding]:
+        """The service's first-pass findings."""
+        return [f for f in self.findings if f.service == service]
+
+
+Results = Mapping[str, BaseModel | Failure]
+
+
+class Actor(ABC):
+    """A domain expert: which hypotheses it examines, what it evaluates, how it weighs it."""
+
+    name: str = ""
+    domains: frozenset[str] = frozenset()  # fault types; empty: every hypothesis
+
+    def relevant(self, h: RootCause, facts: CaseFacts) -> bool:
+        """Whether this actor has something to say about the hypothesis."""
+        return not self.domains or h.fault_type in self.domains
+
+    @abstractmethod
+    def playbook(self, h: RootCause, facts: CaseFacts) -> list[str]:
+        """DSL expressions to evaluate for this hypothesis."""
+
+    @abstractmethod
+    def weigh(self, h: RootCause, facts: CaseFacts, results: Results) -> list[Check]:
+        """Checks from the evaluated expressions (keyed by expression)."""
+
+
+def q(text: str) -> str:
+    """A DSL string literal."""
+    return json.dumps(text)
+
+
+def _value(results: Results, expression: str) -> tuple[float | None, Evidence | None, str]:
+    result = results.get(expression)
+    if isinstance(result, DslCheckOut):
+        return result.value, result.evidence, ""
+    if isinstance(result, Failure):
+        return None, None, f"{result.kind}: {result.message}"
+    return None, None, "not evaluated"
+
+
+def _is_metric(h: RootCause, facts: CaseFacts) -> bool:
+    return (h.service, h.indicator) in facts.metric_names
+
+
+class PersistenceActor(Actor):
+    """Resource hypotheses (compute, database, cache, queue, network): is the resource still
+    off its baseline at the end of the window, while the symptom still is? A cause that ended
+    while its supposed effect goes on (a batch job's CPU burst) explains nothing now."""
+
+    def __init__(self, name: str, domains: Sequence[str]) -> None:
+        self.name, self.domains = name, frozenset(domains)
+
+    def relevant(self, h: RootCause, facts: CaseFacts) -> bool:
+        return super().relevant(h, facts) and _is_metric(h, facts)
+
+    def playbook(self, h: RootCause, facts: CaseFacts) -> list[str]:
+        exprs = [f"zscore(metric({q(h.service)}, {q(h.indicator)}){LATE})"]
+        if facts.symptom_metric and facts.symptom_service:
+            symptom = f"metric({q(facts.symptom_service)}, {q(facts.symptom_metric)})"
+            exprs.append(f"zscore({symptom}{LATE})")
+        return exprs
+
+    def weigh(self, h: RootCause, facts: CaseFacts, results: Results) -> list[Check]:
+        exprs = self.playbook(h, facts)
+        late, evidence, why = _value(results, exprs[0])
+        if late is None or evidence is None:
+            return [Check(self.name, "persists", "missing", 1.0, why)]
+        symptom_late, symptom_evidence = None, None
+        if len(exprs) > 1:
+            symptom_late, symptom_evidence, _ = _value(results, exprs[1])
+        both = tuple(e for e in (evidence, symptom_evidence) if e is not None)
+        if late >= PERSIST_Z:
+            return [Check(self.name, "persists", "supports", SUPPORTS, f"still z={late:.1f}", both)]
+        symptom_goes_on = symptom_late is None or symptom_late >= PERSIST_Z
+        if late < GONE_Z and symptom_goes_on:
+            reason = f"over by the end of the window (z={late:.1f}) while the symptom goes on"
+            return [Check(self.name, "persists", "refutes", REFUTES, reason, both)]
+        return [Check(self.name, "persists", "neutral", 1.0, f"z={late:.1f} at the end", both)]
+
+
+class ConsequenceActor(Actor):
+    """Log and trace generalist: does the suspect itself show harm — its requests slower or
+    failing, calls into it slower or refused — or is it busy without hurting anybody?"""
+
+    name = "consequence"
+
+    def relevant(self, h: RootCause, facts: CaseFacts) -> bool:
+        # Code regions, failing calls and network time are harm already.
+        return _resource_named(h, facts)
+
+    def playbook(self, h: RootCause, facts: CaseFacts) -> list[str]:
+        spans = f"spans({q(h.service)})"
+        return [
+            f"latency_p(90, {spans}) / latency_p(90, {spans}[baseline])",
+            f"error_ratio({spans})",
+        ]
+
+    def weigh(self, h: RootCause, facts: CaseFacts, results: Results) -> list[Check]:
+        harm = [f for f in facts.of(h.service) if _harmful(f)]
+        latency, lat_evidence, _ = _value(results, self.playbook(h, facts)[0])
+        evidence = tuple(e for e in (lat_evidence,) if e is not None)
+        if harm:
+            quoted = tuple(f.evidence[0] for f in harm[:2] if f.evidence)
+            reason = f"{len(harm)} harm signal(s) on the suspect itself"
+            return [Check(self.name, "own harm", "supports", SUPPORTS, reason, quoted + evidence)]
+        if latency is not None and latency >= 1.5:
+            reason = f"its span latency p90 x{latency:.2f}"
+            return [Check(self.name, "own harm", "supports", SUPPORTS, reason, evidence)]
+        reason = "busy but nothing of its own got slower or failed"
+        return [Check(self.name, "own harm", "refutes", REFUTES, reason, evidence)]
+
+
+class PrecedenceActor(Actor):
+    """Did the suspect's anomaly begin before the symptom's? An effect cannot lead."""
+
+    name = "timeline"
+
+    def relevant(self, h: RootCause, facts: CaseFacts) -> bool:
+        return h.onset is not None and facts.symptom_onset is not None
+
+    def playbook(self, h: RootCause, facts: CaseFacts) -> list[str]:
+        if _is_metric(h, facts):
+            return [f"onset(metric({q(h.service)}, {q(h.indicator)}))"]
+        return []
+
+    def weigh(self, h: RootCause, facts: CaseFacts, results: Results) -> list[Check]:
+        assert h.onset is not None and facts.symptom_onset is not None
+        lag = h.onset - facts.symptom_onset
+        evidence: tuple[Evidence, ...] = ()
+        if self.playbook(h, facts):
+            _, found, _ = _value(results, self.playbook(h, facts)[0])
+            evidence = (found,) if found is not None else ()
+        if lag > AFTER_SYMPTOM_S:
+            reason = f"began {lag:.0f} s after the symptom"
+            return [Check(self.name, "precedes", "refutes", 0.5, reason, evidence)]
+        return [Check(self.name, "precedes", "neutral", 1.0, f"began {-lag:+.0f} s", evidence)]
+
+
+class ChangeActor(Actor):
+    """Deploys and config pushes shortly before the anomaly: strong support for a code or
+    config fault, no more than context for a resource one (unrelated deploys are common)."""
+
+    name = "change"
+    CODE_TYPES = frozenset({"code-exception", "code-logic", "config"})
+
+    def playbook(self, h: RootCause, facts: CaseFacts) -> list[str]:
+        return [f"count(events({q(h.service)})[window - 15m .. window.end])"]
+
+    def weigh(self, h: RootCause, facts: CaseFacts, results: Results) -> list[Check]:
+        near = changes_before(facts.changes, h.service, h.onset)
+        if not near:
+            return []
+        _, found, _ = _value(results, self.playbook(h, facts)[0])
+        evidence = (found,) if found is not None else ()
+        before = (h.onset or near[0].time) - near[0].time
+        what = f"{near[0].kind} {before:+.0f} s before: {near[0].description}"
+        if h.fault_type in self.CODE_TYPES:
+            return [Check(self.name, "recent change", "supports", 2.0, what, evidence)]
+        return [Check(self.name, "recent change", "neutral", 1.0, what, evidence)]
+
+
+def _resource_named(h: RootCause, facts: CaseFacts) -> bool:
+    best = next((f for f in facts.of(h.service) if f.indicator == h.indicator), None)
+    return (
+        best is not None
+        and best.kind is IndicatorKind.RESOURCE
+        and h.indicator
+        not in (
+            NETWORK,
+            UNANSWERED,
+        )
+    )
+
+
+def _harmful(f: Finding) -> bool:
+    """A finding that says the service itself hurt: slower, failing, or calls into it so."""
+    if f.indicator in (NETWORK, UNANSWERED) or f.kind is IndicatorKind.CODE:
+        return f.score >= MIN_SCORE
+    if f.kind is not IndicatorKind.SYMPTOM or f.direction <= 0 or f.score < MIN_SCORE:
+        return False
+    if f.modality is Modality.LOG:
+        return any("error log" in e.statement for e in f.evidence)
+    return symptom_family(f.indicator) in ("latency", "errors")
+
+
+def default_actors() -> list[Actor]:
+    """The war room's experts, one per domain, plus the generalists."""
+    return [
+        PersistenceActor("compute", ("cpu", "memory", "disk", "thread-pool", "io")),
+        PersistenceActor("database", ("pool", "db-lock")),
+        PersistenceActor("cache", ("cache",)),
+        PersistenceActor("queue", ("queue",)),
+        PersistenceActor("network", ("network", "network-loss")),
+        ConsequenceActor(),
+        PrecedenceActor(),
+        ChangeActor(),
+    ]

@@ -1,0 +1,286 @@
+"""The director: hypotheses from the first pass, actors dispatched in parallel, belief updated
+from their checks, backtracking down the graph when the leading hypothesis falls, and a stop on
+confidence or budget — or an honest "inconclusive".
+
+    first = pipeline.investigate(incident, store, baseline, edges)
+    result = direct(first, incident, store, baseline, edges)
+    result.report.candidates[0], result.report.confidence, result.trail
+
+Belief: a hypothesis' prior comes from its first-pass rank; each check multiplies it by
+its likelihood ratio; beliefs are renormalised over the hypotheses examined. The director is
+simple on purpose (DESIGN.md): the actors do the domain reasoning.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+
+from warroom.agents.actors import Actor, CaseFacts, Check, default_actors
+from warroom.agents.checks import DslCheck, DslCheckIn
+from warroom.agents.context import AgentContext
+from warroom.agents.executor import AgentCall, Executor, LocalExecutor
+from warroom.agents.tracing import Tracer
+from warroom.causal.rank import MIN_SCORE, rank, symptom_family
+from warroom.experts.changes import LOOKBACK_S
+from warroom.model import Evidence, Incident, IndicatorKind, Modality, Report, RootCause, TimeRange
+from warroom.pipeline import PRE_WINDOW_S, SLO_PREFIX, Investigation
+from warroom.telemetry.store import TelemetryStore
+from warroom.topology.graph import service_graph
+
+TOP_HYPOTHESES = 5
+PER_ROUND = 3  # hypotheses examined in parallel per round
+STOP_BELIEF = 0.8
+REFUTED_BELOW = 0.5  # a hypothesis whose checks multiply to less than this has fallen
+STRENGTH_SCORE = 20.0  # a first-pass score this high is certainly an anomaly (as rank.py)
+
+
+@dataclass(frozen=True)
+class Budget:
+    """When the director stops looking, whatever it believes."""
+
+    rounds: int = 4
+    seconds: float = 30.0
+
+
+@dataclass
+class Hypothesis:
+    """A candidate culprit and what the war room found about it."""
+
+    candidate: RootCause
+    prior: float
+    checks: list[Check] = field(default_factory=list)
+    examined: bool = False
+
+    @property
+    def ratio(self) -> float:
+        """The product of its checks' likelihood ratios."""
+        out = 1.0
+        for c in self.checks:
+            out *= c.ratio
+        return out
+
+    @property
+    def weight(self) -> float:
+        return self.prior * self.ratio
+
+
+@dataclass(frozen=True)
+class Direction:
+    """The director's result: the report, its reasoning trail, and where time went."""
+
+    investigation: Investigation
+    hypotheses: tuple[Hypothesis, ...]
+    trail: tuple[str, ...]
+    wall_s: float
+    agent_s: float
+
+    @property
+    def report(self) -> Report:
+        return self.investigation.report
+
+
+def direct(
+    first: Investigation,
+    incident: Incident,
+    store: TelemetryStore,
+    baseline: TimeRange | None = None,
+    actors: Sequence[Actor] | None = None,
+    executor: Executor | None = None,
+    budget: Budget = Budget(),
+    tracer: Tracer | None = None,
+) -> Direction:
+    """Check the first pass's hypotheses with the actors and decide."""
+    started = time.perf_counter()
+    actors = list(actors) if actors is not None else default_actors()
+    facts = _facts(first, incident, store)
+    hypotheses = _initial(first.report.candidates)
+    ctx = AgentContext(store, tracer=tracer)
+    base = baseline or TimeRange(incident.window.start - PRE_WINDOW_S, incident.window.start)
+    trail: list[str] = []
+    agent_s = 0.0
+    own_pool = executor is None
+    pool = executor or LocalExecutor(workers=4)
+    try:
+        for round_no in range(1, budget.rounds + 1):
+            batch = [h for h in _by_belief(hypotheses) if not h.examined][:PER_ROUND]
+            if not batch or time.perf_counter() - started > budget.seconds:
+                break
+            agent_s += _examine(batch, actors, facts, incident, base, pool, ctx)
+            trail.append(_round_note(round_no, batch))
+            leader = _by_belief(hypotheses)[0]
+            if leader.examined and leader.ratio < REFUTED_BELOW:
+                added = _backtrack(leader, hypotheses, first, incident, facts)
+                if added:
+                    trail.append(
+                        f"backtrack: {leader.candidate.service} fell; looking further down at "
+                        + ", ".join(h.candidate.service for h in added)
+                    )
+            if _settled(hypotheses):
+                break
+    finally:
+        if own_pool and isinstance(pool, LocalExecutor):
+            pool.close()
+    report = _decide(first.report, hypotheses, trail, time.perf_counter() - started)
+    return Direction(
+        replace(first, report=report),
+        tuple(_by_belief(hypotheses)),
+        tuple(trail),
+        time.perf_counter() - started,
+        agent_s,
+    )
+
+
+def _facts(first: Investigation, incident: Incident, store: TelemetryStore) -> CaseFacts:
+    findings = first.findings
+    symptom = incident.symptom_service
+    own = [f for f in findings if symptom and f.service in (symptom, SLO_PREFIX + symptom)]
+    metric_symptoms = sorted(
+        (
+            f
+            for f in own
+            if f.modality is Modality.METRIC
+            and f.kind is IndicatorKind.SYMPTOM
+            and f.direction > 0
+            and symptom_family(f.indicator) in ("latency", "errors")
+        ),
+        key=lambda f: -f.score,
+    )
+    symptom_metric = incident.symptom_metric or (
+        metric_symptoms[0].indicator if metric_symptoms else None
+    )
+    symptom_service = symptom
+    if metric_symptoms and incident.symptom_metric is None:
+        symptom_service = metric_symptoms[0].service
+    onsets = [f.onset for f in own if f.onset is not None and f.score >= MIN_SCORE]
+    names = store.rows("SELECT DISTINCT service, name FROM metrics")
+    window = incident.window
+    return CaseFacts(
+        findings=findings,
+        changes=tuple(store.events(TimeRange(window.start - LOOKBACK_S, window.end))),
+        symptom_service=symptom_service,
+        symptom_metric=symptom_metric,
+        symptom_onset=min(onsets) if onsets else None,
+        metric_names=frozenset((str(s), str(n)) for s, n in names),
+    )
+
+
+def _initial(candidates: Sequence[RootCause]) -> list[Hypothesis]:
+    """Priors from the ranking's order, not its scores: scores of different kinds of finding
+    are not commensurable (a CPU z of 10 is not ten times a latency z of 1), the order is what
+    the ranking means. Zipf weights 1, 1/2, 1/3, ... normalised."""
+    top = list(candidates[:TOP_HYPOTHESES])
+    total = sum(1.0 / k for k in range(1, len(top) + 1)) or 1.0
+    return [Hypothesis(c, 1.0 / k / total) for k, c in enumerate(top, start=1)]
+
+
+def _by_belief(hypotheses: list[Hypothesis]) -> list[Hypothesis]:
+    return sorted(hypotheses, key=lambda h: -h.weight)
+
+
+def _examine(
+    batch: list[Hypothesis],
+    actors: Sequence[Actor],
+    facts: CaseFacts,
+    incident: Incident,
+    baseline: TimeRange,
+    pool: Executor,
+    ctx: AgentContext,
+) -> float:
+    """Run every relevant actor's playbook on the batch in one parallel map; weigh."""
+    plan = [(h, a) for h in batch for a in actors if a.relevant(h.candidate, facts)]
+    expressions = sorted({e for h, a in plan for e in a.playbook(h.candidate, facts)})
+    calls = [
+        AgentCall(
+            DslCheck(),
+            DslCheckIn(
+                expression=e,
+                window=incident.window,
+                alert=incident.alert_time,
+                baseline=baseline,
+            ),
+        )
+        for e in expressions
+    ]
+    batch_result = pool.map(calls, ctx)
+    results = dict(zip(expressions, batch_result, strict=True))
+    for h, actor in plan:
+        h.checks.extend(actor.weigh(h.candidate, facts, results))
+    for h in batch:
+        h.examined = True
+    return batch_result.agent_s
+
+
+def _round_note(round_no: int, batch: list[Hypothesis]) -> str:
+    parts = []
+    for h in batch:
+        said = "; ".join(
+            f"{c.actor} {c.verdict} ({c.reason})" for c in h.checks if c.verdict != "neutral"
+        )
+        parts.append(f"{h.candidate.service} x{h.ratio:.2g}" + (f": {said}" if said else ""))
+    return f"round {round_no}: " + " | ".join(parts)
+
+
+def _backtrack(
+    fallen: Hypothesis,
+    hypotheses: list[Hypothesis],
+    first: Investigation,
+    incident: Incident,
+    facts: CaseFacts,
+) -> list[Hypothesis]:
+    """The culprit may sit below the fallen suspect: rank its callees' findings as new
+    hypotheses (the first pass showed only its top few)."""
+    graph = service_graph(first.edges, {f.service for f in first.findings})
+    service = fallen.candidate.service
+    below = set(graph.successors(service)) if service in graph else set()
+    known = {h.candidate.service for h in hypotheses}
+    pool = [f for f in first.findings if f.service in below and f.service not in known]
+    if not pool:
+        return []
+    ranked = rank(list(pool), graph, incident.symptom_service, PER_ROUND)
+    prior = min(h.prior for h in hypotheses) / 2
+    added = [Hypothesis(c, prior) for c in ranked]
+    hypotheses.extend(added)
+    return added
+
+
+def _settled(hypotheses: list[Hypothesis]) -> bool:
+    examined = [h for h in hypotheses if h.examined]
+    total = sum(h.weight for h in examined)
+    leader = _by_belief(hypotheses)[0]
+    return leader.examined and total > 0 and leader.weight / total >= STOP_BELIEF
+
+
+def _decide(
+    first: Report, hypotheses: list[Hypothesis], trail: list[str], seconds: float
+) -> Report:
+    """Candidates in belief order; confidence = belief share x how strong the anomaly is."""
+    ordered = _by_belief(hypotheses)
+    if not ordered:
+        return replace(first, notes=(*first.notes, *trail))
+    examined = [h for h in ordered if h.examined]
+    total = sum(h.weight for h in examined) or 1.0
+    leader = ordered[0]
+    share = leader.weight / total if leader.examined else 0.0
+    strength = min(1.0, leader.candidate.score / STRENGTH_SCORE)
+    confidence = round(share * strength * (1.0 if leader.ratio >= REFUTED_BELOW else 0.3), 3)
+    candidates = tuple(
+        replace(h.candidate, evidence=_with_checks(h)) for h in ordered[: len(first.candidates)]
+    )
+    notes = (*first.notes, *(f"director: {t}" for t in trail))
+    return replace(
+        first,
+        candidates=candidates,
+        confidence=confidence,
+        notes=notes,
+        seconds=round(first.seconds + seconds, 3),
+    )
+
+
+def _with_checks(h: Hypothesis) -> tuple[Evidence, ...]:
+    """The candidate's evidence, led by what the actors found (deciding checks first)."""
+    deciding = [c for c in h.checks if c.verdict in ("supports", "refutes")]
+    extra = [e for c in deciding for e in c.evidence[:1]]
+    seen = {e.id for e in extra}
+    return (*extra, *(e for e in h.candidate.evidence if e.id not in seen))

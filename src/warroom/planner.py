@@ -1,0 +1,45 @@
+"""Which planner investigates: the causal ranking alone, or the director over it.
+
+    inv = planner.investigate(incident, store, baseline, edges, planner="director")
+
+`ranking` is one pass of experts + causal ranking (pipeline.investigate). `director` takes that
+pass's top candidates as hypotheses and has the actors check them (agents/director.py). Both
+return a pipeline.Investigation, so every caller (CLI, gym, benchmarks) treats them alike.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from warroom.errors import InputError
+from warroom.model import Incident, TimeRange
+from warroom.pipeline import Investigation
+from warroom.pipeline import investigate as first_pass
+from warroom.telemetry.store import TelemetryStore
+
+PLANNERS = ("ranking", "director")
+DEFAULT = "ranking"
+
+
+def check(planner: str) -> str:
+    """The planner name, or a clear error."""
+    if planner not in PLANNERS:
+        raise InputError(f"unknown planner {planner!r} (known: {', '.join(PLANNERS)})")
+    return planner
+
+
+def investigate(
+    incident: Incident,
+    store: TelemetryStore,
+    baseline: TimeRange | None = None,
+    graph_edges: Sequence[tuple[str, str]] = (),
+    top_k: int = 5,
+    planner: str = DEFAULT,
+) -> Investigation:
+    """Investigate with the named planner."""
+    first = first_pass(incident, store, baseline, graph_edges, top_k)
+    if check(planner) == "ranking":
+        return first
+    from warroom.agents.director import direct  # the agents stack loads only when used
+
+    return direct(first, incident, store, baseline).investigation
