@@ -471,16 +471,22 @@ def gym_bench(
     seeds: SeedsOption = 1,
     seed_offset: SeedOffsetOption = 0,
     as_json: JsonOption = False,
-    planner: PlannerOption = DEFAULT_PLANNER,
+    planner: Annotated[
+        str,
+        typer.Option(
+            help=f"{' or '.join(PLANNERS)}; several, comma-separated (ranking,director), run "
+            "each on the same generated cases: an ablation."
+        ),
+    ] = DEFAULT_PLANNER,
 ) -> None:
     """Run a suite of generated incidents: AC@k, Avg@5, fault type, path, false alarms, time."""
-    from warroom.gym.bench import run_suite
+    from warroom.gym.bench import compare_planners
 
     try:
-        check_planner(planner)
+        planners = [check_planner(p.strip()) for p in planner.split(",") if p.strip()]
     except WarroomError as err:
         _fail(err)
-
+        return
     total = len(_suite_plan(suite)) * seeds
     with _progress() as progress:
         task = progress.add_task(f"gym {suite}", total=total, case="")
@@ -490,11 +496,15 @@ def gym_bench(
                 task, advance=0 if progress.tasks[0].fields["case"] == "" else 1, case=case_id
             )
 
-        result = run_suite(suite, seeds, seed_offset, progress=step, planner=planner)
+        results = compare_planners(suite, seeds, seed_offset, planners, progress=step)
     if as_json:
-        out.print_json(json.dumps(result.to_json()))
+        document = {name: r.to_json() for name, r in results.items()}
+        out.print_json(json.dumps(document if len(results) > 1 else document[planners[0]]))
         return
-    _print_gym(result)
+    for name, result in results.items():
+        if len(results) > 1:
+            out.rule(f"planner: {name}")
+        _print_gym(result)
 
 
 # summary key -> column header (short, so the three tables fit an 80-column terminal)

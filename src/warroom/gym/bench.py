@@ -159,6 +159,60 @@ def run_suite(
     return GymBench(suite, seeds, seed_offset, tuple(scores), summary, tuple(skipped))
 
 
+def compare_planners(
+    suite: str,
+    seeds: int,
+    seed_offset: int,
+    planners: Sequence[str],
+    progress: Progress | None = None,
+    generate: Generate | None = None,
+    cases: Sequence[SuiteCase] | None = None,
+) -> dict[str, GymBench]:
+    """An ablation on identical cases: each case is generated once and investigated by every
+    planner (each from scratch, so its seconds are its own)."""
+    plan = _plan(suite, seeds, cases)
+    scores: dict[str, list[CaseScore]] = {p: [] for p in planners}
+    skipped: list[Skipped] = []
+    simulate = generate or _simulator()
+    for topology, fault, knobs in plan:
+        for seed in range(seed_offset, seed_offset + seeds):
+            if progress:
+                progress(f"{topology}/{fault}/{seed}")
+            variant = knobs_label(knobs)
+            try:
+                case = simulate(topology, fault, seed, knobs)
+            except ValueError as err:
+                skipped.append(Skipped(topology, fault, variant, str(err)))
+                break
+            try:
+                for planner in planners:
+                    scores[planner].append(_scored(case, variant, planner))
+            finally:
+                case.store.close()
+    out = {}
+    for planner, items in scores.items():
+        summary = summarize(items)
+        summary["skipped"] = len(skipped)
+        summary["planner"] = planner
+        out[planner] = GymBench(suite, seeds, seed_offset, tuple(items), summary, tuple(skipped))
+    return out
+
+
+def _simulator() -> Generate:
+    from warroom.gym.simulator import generate as simulate
+
+    return simulate
+
+
+def _scored(case: GymCase, variant: str, planner: str) -> CaseScore:
+    started = time.perf_counter()
+    try:
+        return _investigate(case, variant, None, planner)
+    except Exception as err:  # the gym runner is an edge: one broken case must not end the suite
+        elapsed = time.perf_counter() - started
+        return failed_score(case.topology, case.fault, case.seed, err, elapsed, variant)
+
+
 def export_jsonl(
     path: Path,
     suite: str,

@@ -204,3 +204,21 @@ def test_suites_attribute_uses_the_simulator_catalogue() -> None:
     assert set(suites) == {"smoke", "standard", "hard"}
     assert {f for _, f, _ in suites["standard"]} == set(simulator.FAULTS)
     assert all(isinstance(k, simulator.Knobs) for _, _, k in suites["hard"])
+
+
+def test_compare_planners_runs_each_planner_on_the_same_generated_cases() -> None:
+    generated: list[tuple[str, str, int]] = []
+
+    def tracking(topology: str, fault: str, seed: int, knobs: object = None) -> GymCase:
+        generated.append((topology, fault, seed))
+        return fake_generate(topology, fault, seed, knobs)
+
+    results = bench.compare_planners(
+        "custom", 1, 0, ["ranking", "director"], generate=tracking, cases=CASES
+    )
+    assert set(results) == {"ranking", "director"}
+    assert len(generated) == 4  # once per case (the rejected one included), not per planner
+    for name, result in results.items():
+        assert result.summary["planner"] == name
+        assert len(result.scores) == 3 and result.summary["skipped"] == 1
+        assert result.summary["AC@1"] == 1.0 and result.summary["false_alarm"] == 0.0
