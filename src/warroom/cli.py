@@ -552,6 +552,18 @@ def _print_gym(result: GymBench) -> None:
     out.print(_gym_table(title, {"all": summary}))
     out.print(_gym_table("by topology", summary["by_topology"]))
     out.print(_gym_table("by fault", summary["by_fault"]))
+    if summary.get("reliability"):
+        table = Table(title="reliability: is the named culprit right, by confidence?")
+        for column in ("confidence", "reports", "culprit right", "mean confidence"):
+            table.add_column(column)
+        for row in summary["reliability"]:
+            table.add_row(
+                row["confidence"],
+                str(row["reports"]),
+                str(row["culprit_right"] if row["culprit_right"] is not None else "-"),
+                str(row["mean_confidence"] if row["mean_confidence"] is not None else "-"),
+            )
+        out.print(table)
     out.print(
         "[dim]type: fault-type accuracy; path: propagation-path accuracy; "
         "FA: false-alarm rate; mean, max: seconds per case[/]"

@@ -108,8 +108,35 @@ def summarize(scores: Sequence[CaseScore]) -> dict[str, Any]:
     summary = _measures(scores)
     summary["by_topology"] = _grouped(scores, lambda s: s.topology)
     summary["by_fault"] = _grouped(scores, lambda s: s.fault)
+    summary["reliability"] = reliability(scores)
     summary["notes"] = [FAULT_TYPE_NOTE, "failed cases are left out of every measure"]
     return summary
+
+
+# Confidence bins of the reliability table: the report's words (inconclusive, low, medium, high).
+CONFIDENCE_BINS = ((0.0, 0.2), (0.2, 0.35), (0.35, 0.6), (0.6, 1.01))
+
+
+def reliability(scores: Sequence[CaseScore]) -> list[dict[str, Any]]:
+    """Per confidence bin: how often the named culprit was right (a control's never is).
+
+    A calibrated confidence has its bin's accuracy inside the bin: of the reports saying 0.7,
+    about 70 % name the culprit."""
+    rows = []
+    for low, high in CONFIDENCE_BINS:
+        inside = [s for s in scores if s.error is None and low <= s.confidence < high]
+        right = sum(1 for s in inside if not s.is_control and s.rank == 1)
+        rows.append(
+            {
+                "confidence": f"[{low:g}, {min(high, 1.0):g}{']' if high > 1 else ')'}",
+                "reports": len(inside),
+                "culprit_right": round(right / len(inside), 4) if inside else None,
+                "mean_confidence": round(sum(s.confidence for s in inside) / len(inside), 4)
+                if inside
+                else None,
+            }
+        )
+    return rows
 
 
 def _grouped(

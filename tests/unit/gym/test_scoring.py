@@ -175,3 +175,30 @@ def test_empty_summary_has_no_measures() -> None:
     assert summary["AC@1"] is None
     assert summary["mean_seconds"] is None
     assert summary["by_fault"] == {}
+
+
+def test_reliability_bins_count_a_named_control_culprit_as_wrong() -> None:
+    from warroom.gym.scoring import reliability
+
+    def score(rank: int | None, confidence: float, control: bool = False) -> CaseScore:
+        return CaseScore(
+            case_id="c",
+            topology="shop",
+            fault="none" if control else "cpu-hog",
+            seed=1,
+            truth_service=None if control else "a",
+            top=(("a", "cpu", "cpu"),),
+            rank=rank,
+            fault_type_ok=False,
+            path_ok=False,
+            false_alarm=(confidence >= 0.2) if control else None,
+            seconds=1.0,
+            confidence=confidence,
+        )
+
+    rows = reliability([score(1, 0.7), score(2, 0.65), score(None, 0.1, True), score(1, 0.4)])
+    by_bin = {r["confidence"]: r for r in rows}
+    assert by_bin["[0.6, 1]"]["reports"] == 2 and by_bin["[0.6, 1]"]["culprit_right"] == 0.5
+    assert by_bin["[0, 0.2)"]["culprit_right"] == 0.0
+    assert by_bin["[0.35, 0.6)"]["culprit_right"] == 1.0
+    assert by_bin["[0.2, 0.35)"]["reports"] == 0 and by_bin["[0.2, 0.35)"]["culprit_right"] is None
