@@ -10,9 +10,10 @@ from warroom.gym.simulator import Knobs, generate
 from warroom.pipeline import investigate
 
 HARD = Knobs(red_herring=True, drop_traces=0.5, drop_logs=0.3, clock_skew_s=2.0)
+PLAIN = Knobs()
 
 
-def _both(topology: str, fault: str, seed: int, knobs: Knobs = Knobs()):  # type: ignore[no-untyped-def]
+def _both(topology: str, fault: str, seed: int, knobs: Knobs = PLAIN):  # type: ignore[no-untyped-def]
     case = generate(topology, fault, seed, knobs)
     first = investigate(case.incident, case.store, case.baseline, case.graph_edges)
     return case, first, direct(first, case.incident, case.store, case.baseline)
