@@ -382,6 +382,9 @@ def gym_run(
     drop_traces: Annotated[float, typer.Option(help="Share of services without spans.")] = 0.0,
     drop_logs: Annotated[float, typer.Option(help="Share of log lines lost.")] = 0.0,
     clock_skew: Annotated[float, typer.Option(help="Log clock skew in seconds.")] = 0.0,
+    alert_storm: Annotated[
+        bool, typer.Option(help="Several alerts at once: the culprit's caller and a flapping one.")
+    ] = False,
     as_json: JsonOption = False,
     output: Annotated[
         Path | None, typer.Option("--out", help="Also write the Markdown report here.")
@@ -402,7 +405,7 @@ def gym_run(
     except WarroomError as err:
         _fail(err)
         return
-    knobs = Knobs(red_herring, drop_traces, drop_logs, clock_skew)
+    knobs = Knobs(red_herring, drop_traces, drop_logs, clock_skew, alert_storm)
     try:
         with console.status(f"generating {topology}/{fault}/{seed}..."):
             case = generate(topology, fault, seed, knobs)

@@ -181,6 +181,9 @@ class Incident:
     symptom_service: str | None = None
     symptom_metric: str | None = None
     labels: tuple[tuple[str, str], ...] = ()
+    # Other services whose alerts fired in the same storm: each is a symptom to explain (or,
+    # for a flapping alert, noise the investigation must not chase).
+    also_alerting: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -72,6 +72,7 @@ def investigate(
         exclude,
         incident.symptom_metric,
         changes,
+        incident.also_alerting,
     )
     report = Report(
         incident=incident,

@@ -91,6 +91,7 @@ def rank(
     exclude: frozenset[str] = frozenset(),
     symptom_metric: str | None = None,
     changes: Sequence[Event] = (),
+    also_alerting: Sequence[str] = (),
 ) -> list[RootCause]:
     """Top-k root-cause candidates, best first, each with its propagation path and evidence.
 
@@ -102,6 +103,7 @@ def rank(
     anomalous = {s for s, v in views.items() if max(f.score for f in v.findings) >= MIN_SCORE}
     if symptom:
         anomalous.add(symptom)  # the alert says so, whatever its own series show
+    anomalous.update(s for s in also_alerting if s in graph)
     scored = []
     for service, view in views.items():
         explains = _explains(graph, service, anomalous)

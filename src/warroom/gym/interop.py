@@ -83,6 +83,7 @@ class _IncidentFile(BaseModel):
     symptom_service: str | None = None
     symptom_metric: str | None = None
     labels: list[tuple[str, str]] = []
+    also_alerting: list[str] = []  # other services alerting in the same storm
     baseline: _Range | None = None  # a fault-free stretch of the same telemetry
     graph_edges: list[tuple[str, str]] = []  # caller -> callee, as a deployment declares them
 
@@ -196,6 +197,7 @@ def _incident_file(case: GymCase) -> _IncidentFile:
         symptom_service=incident.symptom_service,
         symptom_metric=incident.symptom_metric,
         labels=list(incident.labels),
+        also_alerting=list(incident.also_alerting),
         baseline=_Range(start=case.baseline.start, end=case.baseline.end),
         graph_edges=list(case.graph_edges),
     )
@@ -238,6 +240,7 @@ def load_case_dir(path: Path) -> tuple[Incident, TelemetryStore, TimeRange | Non
             symptom_service=spec.symptom_service,
             symptom_metric=spec.symptom_metric,
             labels=tuple(spec.labels),
+            also_alerting=tuple(spec.also_alerting),
         )
         baseline = TimeRange(spec.baseline.start, spec.baseline.end) if spec.baseline else None
     except ValueError as err:

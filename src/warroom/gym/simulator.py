@@ -40,6 +40,9 @@ class Knobs:
     drop_traces: float = 0.0  # share of services whose spans are missing
     drop_logs: float = 0.0  # share of log lines lost
     clock_skew_s: float = 0.0  # log clock ahead of the metrics/trace clock
+    # Several alerts at once: the culprit's caller alerts too (a real consequence) and an
+    # innocent service's alert flaps in the same minutes (noise).
+    alert_storm: bool = False
 
 
 @dataclass
@@ -285,7 +288,8 @@ def generate(topology: str, fault: str, seed: int, knobs: Knobs = Knobs()) -> Gy
     _store_metrics(store, topo, world, herring, rng)
     _store_traces_and_logs(store, topo, world.rec, knobs, rng)
     _store_events(store, topo, injected, herring, rng)
-    return _case(topology, fault, seed, topo, injected, store)
+    storm = _alert_storm(topo, injected, rng) if knobs.alert_storm else ()
+    return _case(topology, fault, seed, topo, injected, store, storm)
 
 
 def _red_herring(topo: Topology, fault: Fault, rng: np.random.Generator) -> tuple[str, float]:
@@ -452,8 +456,34 @@ def _store_events(
         store.insert_columns("events", events)
 
 
+def _alert_storm(topo: Topology, fault: Fault, rng: np.random.Generator) -> tuple[str, ...]:
+    """The other alerts of the storm: the culprit's first caller on the way to the entry, and a
+    flapping alert on a service the fault does not reach."""
+    graph = nx.DiGraph(list(topo.edges()))
+    alerts: list[str] = []
+    if fault.target:
+        path = nx.shortest_path(graph, topo.entry, fault.target)
+        if len(path) > 2:
+            alerts.append(path[-2])
+    affected = set(nx.ancestors(graph, fault.target)) | {fault.target} if fault.target else set()
+    innocent = [
+        s.name
+        for s in topo.services
+        if s.name not in affected and s.name != topo.entry and s.kind != "external"
+    ]
+    if innocent:
+        alerts.append(str(rng.choice(innocent)))
+    return tuple(alerts)
+
+
 def _case(
-    topology: str, fault: str, seed: int, topo: Topology, injected: Fault, store: TelemetryStore
+    topology: str,
+    fault: str,
+    seed: int,
+    topo: Topology,
+    injected: Fault,
+    store: TelemetryStore,
+    also_alerting: tuple[str, ...] = (),
 ) -> GymCase:
     alert = injected.onset + DETECTION_DELAY_S
     window = TimeRange(alert - WINDOW_HALF_S, min(alert + WINDOW_HALF_S, T0 + DURATION_S))
@@ -464,6 +494,7 @@ def _case(
         window=window,
         alert_time=alert,
         symptom_service=topo.entry,
+        also_alerting=also_alerting,
     )
     path: tuple[str, ...] = ()
     if injected.target:

@@ -26,6 +26,8 @@ def to_markdown(report: Report) -> str:
     if incident.symptom_service:
         metric = f" / {incident.symptom_metric}" if incident.symptom_metric else ""
         lines.append(f"Symptom: {incident.symptom_service}{metric}")
+    if incident.also_alerting:
+        lines.append(f"Also alerting: {', '.join(incident.also_alerting)}")
     lines.append("")
     if report.narrative is not None:
         lines += _narrative_section(report.narrative)
@@ -120,6 +122,7 @@ def to_json(report: Report) -> dict[str, Any]:
             "window": {"start": iso(incident.window.start), "end": iso(incident.window.end)},
             "alert_time": iso(incident.alert_time),
             "symptom_service": incident.symptom_service,
+            "also_alerting": list(incident.also_alerting),
             "symptom_metric": incident.symptom_metric,
         },
         "culprit": _candidate_json(report.culprit) if report.culprit else None,

@@ -174,3 +174,12 @@ def test_consumer_lag_grows_only_after_onset_on_the_stalled_consumer() -> None:
     # The broker delivers asynchronously: the entry does not wait for the consumers.
     entry_p90 = _series(case, "ingest-api", "http_server_latency_p90_ms")
     assert entry_p90.values[entry_p90.times > case.truth.onset].max() < 100
+
+
+def test_an_alert_storm_adds_the_culprits_caller_and_an_unaffected_service() -> None:
+    case = generate("shop", "db-pool-exhaustion", 1, Knobs(alert_storm=True))
+    caller, flapping = case.incident.also_alerting
+    assert caller == case.truth.path[1]
+    assert flapping not in case.truth.path
+    plain = generate("shop", "db-pool-exhaustion", 1)
+    assert plain.incident.also_alerting == ()
