@@ -6,8 +6,10 @@ causal ranking -> report values. No formatting here: report/ does that.
 
 from __future__ import annotations
 
+import gc
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -48,6 +50,32 @@ def investigate(
     top_k: int = 5,
 ) -> Investigation:
     """Find and rank the root causes of `incident` from the telemetry in `store`."""
+    with _cycle_collector_paused():
+        return _investigate(incident, store, baseline, graph_edges, top_k)
+
+
+@contextmanager
+def _cycle_collector_paused() -> Iterator[None]:
+    """An investigation allocates millions of small objects (spans, log records, events) with
+    no reference cycles; CPython's cycle collector would rescan the growing heap again and
+    again (a third of the time on a 40-service case). Reference counting frees everything as
+    usual; the collector runs again afterwards."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def _investigate(
+    incident: Incident,
+    store: TelemetryStore,
+    baseline: TimeRange | None,
+    graph_edges: Sequence[tuple[str, str]],
+    top_k: int,
+) -> Investigation:
     started = time.perf_counter()
     window = incident.window
     missing: list[str] = []

@@ -11,12 +11,13 @@ import re
 from collections import Counter
 from collections.abc import Sequence
 from functools import lru_cache
+from typing import cast
 
 from scipy.stats import binom
 
 from warroom.experts.sequences import EventOccurrence
 from warroom.experts.surprise import z_from_p
-from warroom.experts.templates import code_location, event_key, mine
+from warroom.experts.templates import code_location, mine, template_key
 from warroom.model import Evidence, Finding, IndicatorKind, LogRecord, Modality
 
 _ERROR_LEVELS = {"ERROR", "ERR", "SEVERE", "FATAL", "CRITICAL", "PANIC", "EMERG", "ALERT"}
@@ -41,29 +42,33 @@ def log_events(records: Sequence[LogRecord]) -> list[EventOccurrence]:
     """One event per log line, keyed by code location or mined template."""
     if not records:
         return []
-    messages = [_TRACE_CONTEXT.sub("", r.message).strip() for r in records]
-    keys = [code_location(m) for m in messages]
+    # A few thousand distinct messages make up hundreds of thousands of lines: each distinct
+    # message is cleaned, located and checked for error words once.
+    cleaned = {m: _TRACE_CONTEXT.sub("", m).strip() for m in {r.message for r in records}}
+    located = {m: code_location(c) for m, c in cleaned.items()}
+    says_error = {m: _says_error(m) for m in cleaned}
+    error_level = {lv: lv.upper() in _ERROR_LEVELS for lv in {r.level for r in records}}
+    keys = [located[r.message] for r in records]
     # A logger location (Class#line) is the most precise key there is; only the other lines
-    # need template mining, which is the expensive part.
+    # need template mining, which is the expensive part. Mining depends on the order and number
+    # of lines, so every such line goes to the miner, repeats included.
     unkeyed = [i for i, k in enumerate(keys) if k is None]
     if unkeyed:
-        result = mine([messages[i] for i in unkeyed])
+        result = mine([cleaned[records[i].message] for i in unkeyed])
+        by_template = [template_key(t) for t in result.templates]
         for i, template_id in zip(unkeyed, result.ids, strict=True):
-            keys[i] = event_key(messages[i], result.templates[template_id])
-    events = []
-    for record, key in zip(records, keys, strict=True):
-        assert key is not None  # every line got a location or a template above
-        span = record.span_id or record.service
-        events.append(
-            EventOccurrence(
-                time=record.time,
-                service=record.service,
-                span_key=f"{record.trace_id}/{span}",
-                key=key,
-                error=is_error(record.level, record.message),
-            )
+            keys[i] = by_template[template_id]
+    assert None not in keys  # every line got a location or a template above
+    return [
+        EventOccurrence(
+            r.time,
+            r.service,
+            f"{r.trace_id}/{r.span_id or r.service}",
+            key,
+            error_level[r.level] or says_error[r.message],
         )
-    return events
+        for r, key in zip(records, cast(list[str], keys), strict=True)
+    ]
 
 
 def template_findings(

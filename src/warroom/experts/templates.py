@@ -59,8 +59,11 @@ def code_location(message: str) -> str | None:
 def event_key(message: str, template: str) -> str:
     """Return the most precise stable key for a message: its code location, else its template."""
     location = code_location(message)
-    if location is not None:
-        return location
+    return location if location is not None else template_key(template)
+
+
+def template_key(template: str) -> str:
+    """The key of a message without a code location: its template without leading parameters."""
     tokens = template.split()
     # Leading parameters (timestamps, hosts, thread ids) say nothing about the event itself.
     while tokens and _is_parameter_only(tokens[0]):
@@ -109,10 +112,16 @@ class TemplateMiner:
         self._max_children = max_children
         self._root: dict[int, _Node] = {}
         self._templates: list[list[str]] = []
+        # Masking (nine regexes) is most of the cost and a pure function of the text: lines
+        # repeat, so each distinct message is masked once.
+        self._masked: dict[str, tuple[str, ...]] = {}
 
     def add(self, message: str) -> int:
         """Assign a template id to one message, generalising the matched template if needed."""
-        tokens = mask(message).split()
+        masked = self._masked.get(message)
+        if masked is None:
+            masked = self._masked[message] = tuple(mask(message).split())
+        tokens = list(masked)
         leaf = self._leaf(tokens)
         best = self._best_match(leaf.clusters, tokens)
         if best is None:

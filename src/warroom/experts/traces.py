@@ -9,10 +9,14 @@ delayed even though the callee's own spans look normal.
 
 from __future__ import annotations
 
-from collections import Counter, defaultdict
+from collections import Counter
 from collections.abc import Sequence
+from functools import cached_property
+from itertools import repeat
+from operator import attrgetter
 
 import numpy as np
+from numpy.typing import NDArray
 from scipy.stats import binom, mannwhitneyu
 
 from warroom.experts.surprise import z_from_p
@@ -25,92 +29,250 @@ NETWORK = "network-latency-p90(ms)"
 SELF_TIME = "self-time-p90(ms)"
 ERRORS = "span-error-rate"
 
+FloatArray = NDArray[np.float64]
+IntArray = NDArray[np.int64]
+
+
+def parent_index(spans: Sequence[Span]) -> IntArray:
+    """Index in `spans` of each span's parent, -1 when it is not among them.
+
+    Spans are looked up by (trace_id, span_id); when an id repeats, the last span holding it is
+    the parent, as a dict keyed by id would say.
+    """
+    return _Columns(spans).parent
+
+
+class _Columns:
+    """One span list as numpy columns, each built on first use.
+
+    The experts see a few hundred thousand spans per investigation, so they work on columns
+    instead of looping over Span objects in Python; a column costs one pass over the spans.
+    """
+
+    def __init__(self, spans: Sequence[Span]) -> None:
+        self._spans = spans
+        self.n = len(spans)
+
+    def _floats(self, name: str) -> FloatArray:
+        return np.fromiter(map(attrgetter(name), self._spans), dtype=np.float64, count=self.n)
+
+    @cached_property
+    def _service_codes(self) -> tuple[list[str], IntArray]:
+        names = list(map(attrgetter("service"), self._spans))
+        services = list(dict.fromkeys(names))  # in order of first appearance
+        code = dict(zip(services, range(len(services)), strict=True))
+        return services, np.fromiter(map(code.__getitem__, names), dtype=np.int64, count=self.n)
+
+    @property
+    def services(self) -> list[str]:
+        """Distinct services, in order of first appearance."""
+        return self._service_codes[0]
+
+    @property
+    def service(self) -> IntArray:
+        """Each span's service, as an index into `services`."""
+        return self._service_codes[1]
+
+    @cached_property
+    def start(self) -> FloatArray:
+        return self._floats("start")
+
+    @cached_property
+    def end(self) -> FloatArray:
+        return self._floats("end")
+
+    @cached_property
+    def error(self) -> NDArray[np.bool_]:
+        errors = map(bool, map(attrgetter("error"), self._spans))
+        return np.fromiter(errors, dtype=bool, count=self.n)
+
+    @cached_property
+    def _ids(self) -> list[tuple[str, str]]:
+        return list(map(attrgetter("trace_id", "span_id"), self._spans))
+
+    @cached_property
+    def _last(self) -> dict[tuple[str, str], int]:
+        """(trace_id, span_id) -> index of the last span holding it."""
+        return dict(zip(self._ids, range(self.n), strict=True))
+
+    @cached_property
+    def parent(self) -> IntArray:
+        """Index of each span's parent (the last span holding its parent id), -1 if absent."""
+        parent_ids = map(attrgetter("trace_id", "parent_id"), self._spans)
+        return np.fromiter(map(self._last.get, parent_ids, repeat(-1)), np.int64, self.n)
+
+    @cached_property
+    def has_parent_id(self) -> NDArray[np.bool_]:
+        return np.fromiter(map(bool, map(attrgetter("parent_id"), self._spans)), bool, self.n)
+
+    @cached_property
+    def canonical(self) -> IntArray:
+        """For each span, the span that a lookup of its own id finds (itself, unless repeated)."""
+        return np.fromiter(map(self._last.__getitem__, self._ids), np.int64, self.n)
+
+    def calls(self) -> NDArray[np.bool_]:
+        """Spans whose parent is known and belongs to another service: cross-service calls."""
+        known = self.parent >= 0
+        caller = np.where(known, self.service[np.maximum(self.parent, 0)], -1)
+        return known & (caller != self.service)
+
+    def by_service(self, rows: IntArray, values: FloatArray) -> dict[str, FloatArray]:
+        """values (one per row in `rows`) per service of the row, services in order of first
+        appearance among the rows, values in row order."""
+        codes = self.service[rows]
+        order = np.argsort(codes, kind="stable")
+        distinct, first = np.unique(codes, return_index=True)
+        cuts = np.searchsorted(codes[order], distinct)
+        parts = np.split(values[order], cuts[1:])
+        return {
+            self.services[distinct[i]]: parts[i] for i in np.argsort(first, kind="stable").tolist()
+        }
+
 
 def call_edges(spans: Sequence[Span]) -> Counter[tuple[str, str]]:
     """(caller service, callee service) -> number of calls seen in the spans."""
-    by_id = {(s.trace_id, s.span_id): s for s in spans}
+    cols = _Columns(spans)
+    calls = np.flatnonzero(cols.calls())
     edges: Counter[tuple[str, str]] = Counter()
-    for s in spans:
-        parent = by_id.get((s.trace_id, s.parent_id))
-        if parent is not None and parent.service != s.service:
-            edges[(parent.service, s.service)] += 1
+    if len(calls) == 0:
+        return edges
+    pair = cols.service[cols.parent[calls]] * len(cols.services) + cols.service[calls]
+    _, first, counts = np.unique(pair, return_index=True, return_counts=True)
+    for i, count in sorted(zip(first.tolist(), counts.tolist(), strict=True)):  # first seen first
+        caller, callee = cols.service[cols.parent[calls[i]]], cols.service[calls[i]]
+        edges[(cols.services[caller], cols.services[callee])] = count
     return edges
 
 
 def self_times(spans: Sequence[Span]) -> dict[str, list[float]]:
     """Per service, each span's duration minus the union of its children's intervals (ms)."""
-    children: dict[tuple[str, str], list[Span]] = defaultdict(list)
-    for s in spans:
-        if s.parent_id:
-            children[(s.trace_id, s.parent_id)].append(s)
-    out: dict[str, list[float]] = defaultdict(list)
-    for s in spans:
-        covered = _covered(s, children.get((s.trace_id, s.span_id), []))
-        out[s.service].append(max(0.0, s.duration - covered) * 1000.0)
-    return out
+    cols = _Columns(spans)
+    return {k: v.tolist() for k, v in _self_times(cols).items()}
 
 
-def _covered(parent: Span, kids: list[Span]) -> float:
-    """Seconds of parent's interval covered by at least one child (children may overlap)."""
-    intervals = sorted((max(k.start, parent.start), min(k.end, parent.end)) for k in kids)
-    total, cur_start, cur_end = 0.0, None, None
-    for lo, hi in intervals:
-        if hi <= lo:
-            continue
-        if cur_end is None or lo > cur_end:
-            if cur_end is not None and cur_start is not None:
-                total += cur_end - cur_start
-            cur_start, cur_end = lo, hi
-        else:
-            cur_end = max(cur_end, hi)
-    if cur_end is not None and cur_start is not None:
-        total += cur_end - cur_start
-    return total
+def _self_times(cols: _Columns) -> dict[str, FloatArray]:
+    covered = _covered(cols, *_child_links(cols))
+    own = np.maximum(0.0, (cols.end - cols.start) - covered) * 1000.0
+    return cols.by_service(np.arange(cols.n), own)
+
+
+def _child_links(cols: _Columns) -> tuple[IntArray, IntArray]:
+    """(child, parent) index pairs: a span with a parent id is a child of every span holding that
+    id in its trace (ids normally are unique; when one repeats, each holder gets the child)."""
+    kids = np.flatnonzero(cols.has_parent_id & (cols.parent >= 0))
+    holders = np.argsort(cols.canonical, kind="stable")  # spans grouped by the id they hold
+    sorted_ids = cols.canonical[holders]
+    first = np.searchsorted(sorted_ids, cols.parent[kids], side="left")
+    count = np.searchsorted(sorted_ids, cols.parent[kids], side="right") - first
+    child = np.repeat(kids, count)
+    nth = np.arange(len(child)) - np.repeat(np.cumsum(count) - count, count)
+    return child, holders[np.repeat(first, count) + nth]
+
+
+def _covered(cols: _Columns, child: IntArray, parent: IntArray) -> FloatArray:
+    """Seconds of each span's interval covered by at least one child (children may overlap).
+
+    Same arithmetic as merging each parent's sorted child intervals in a loop: the merged
+    segments are identical floats and each parent's segment lengths are added in order, so
+    self times (and the ties among them that the rank test sees) are unchanged to the bit.
+    """
+    covered = np.zeros(cols.n)
+    lo = np.maximum(cols.start[child], cols.start[parent])
+    hi = np.minimum(cols.end[child], cols.end[parent])
+    keep = hi > lo
+    lo, hi, parent = lo[keep], hi[keep], parent[keep]
+    if len(lo) == 0:
+        return covered
+    order = np.lexsort((hi, lo, parent))
+    lo, hi, parent = lo[order], hi[order], parent[order]
+    first_in_parent = np.r_[True, parent[1:] != parent[:-1]]
+    # Running max of `hi` within each parent: rank the ends, offset each parent's ranks above
+    # the previous parent's, and a plain cumulative max never carries over between parents.
+    ends, rank = np.unique(hi, return_inverse=True)
+    group = np.cumsum(first_in_parent) - 1
+    reach = np.maximum.accumulate(group * len(ends) + rank.ravel()) % len(ends)
+    # A new merged segment starts where a child begins after everything before it has ended.
+    starts = first_in_parent.copy()
+    starts[1:] |= lo[1:] > ends[reach[:-1]]
+    seg_first = np.flatnonzero(starts)
+    seg_last = np.r_[seg_first[1:] - 1, len(lo) - 1]
+    seg_len = ends[reach[seg_last]] - lo[seg_first]
+    seg_parent = parent[seg_first]
+    # Add each parent's k-th segment in round k: in order, as a running total would.
+    nth = (
+        np.arange(len(seg_first))
+        - np.flatnonzero(first_in_parent[seg_first])[np.cumsum(first_in_parent[seg_first]) - 1]
+    )
+    by_round = np.argsort(nth, kind="stable")
+    bounds = np.searchsorted(nth[by_round], np.arange(int(nth.max()) + 2))
+    for k in range(len(bounds) - 1):
+        rows = by_round[bounds[k] : bounds[k + 1]]
+        covered[seg_parent[rows]] += seg_len[rows]
+    return covered
 
 
 def network_gaps(spans: Sequence[Span]) -> dict[str, list[float]]:
     """Per callee service, caller span end minus callee span end on cross-service calls (ms)."""
-    by_id = {(s.trace_id, s.span_id): s for s in spans}
-    out: dict[str, list[float]] = defaultdict(list)
-    for s in spans:
-        parent = by_id.get((s.trace_id, s.parent_id))
-        if parent is not None and parent.service != s.service:
-            out[s.service].append(max(0.0, parent.end - s.end) * 1000.0)
-    return out
+    return {k: v.tolist() for k, v in _network_gaps(_Columns(spans)).items()}
+
+
+def _network_gaps(cols: _Columns) -> dict[str, FloatArray]:
+    calls = np.flatnonzero(cols.calls())
+    gaps = np.maximum(0.0, cols.end[cols.parent[calls]] - cols.end[calls]) * 1000.0
+    return cols.by_service(calls, gaps)
 
 
 def error_counts(spans: Sequence[Span]) -> dict[str, tuple[int, int]]:
     """Per service, (error spans, all spans)."""
-    counts: dict[str, list[int]] = defaultdict(lambda: [0, 0])
-    for s in spans:
-        counts[s.service][0] += int(s.error)
-        counts[s.service][1] += 1
-    return {k: (v[0], v[1]) for k, v in counts.items()}
+    return _error_counts(_Columns(spans))
+
+
+def _error_counts(cols: _Columns) -> dict[str, tuple[int, int]]:
+    k = len(cols.services)
+    errors = np.bincount(cols.service, weights=cols.error, minlength=k).astype(np.int64)
+    totals = np.bincount(cols.service, minlength=k)
+    return {
+        name: (e, t)
+        for name, e, t in zip(cols.services, errors.tolist(), totals.tolist(), strict=True)
+    }
 
 
 def trace_findings(baseline: Sequence[Span], incident: Sequence[Span]) -> list[Finding]:
     """Services whose self time or incoming network time grew, or whose spans started failing."""
+    base_cols, inc_cols = _Columns(baseline), _Columns(incident)
+    first_start = _first_start(inc_cols, np.ones(inc_cols.n, dtype=bool))
     findings = []
     for name, kind, extract in (
-        (SELF_TIME, IndicatorKind.SYMPTOM, self_times),
-        (NETWORK, IndicatorKind.RESOURCE, network_gaps),
+        (SELF_TIME, IndicatorKind.SYMPTOM, _self_times),
+        (NETWORK, IndicatorKind.RESOURCE, _network_gaps),
     ):
-        base, inc = extract(baseline), extract(incident)
+        base, inc = extract(base_cols), extract(inc_cols)
         for service in sorted(inc):
-            f = _latency_shift(service, name, kind, base.get(service, []), inc[service], incident)
+            f = _latency_shift(
+                service, name, kind, base.get(service, np.empty(0)), inc[service], first_start
+            )
             if f is not None:
                 findings.append(f)
-    findings += _error_findings(baseline, incident)
+    findings += _error_findings(base_cols, inc_cols)
     return findings
+
+
+def _first_start(cols: _Columns, rows: NDArray[np.bool_]) -> dict[str, float]:
+    """The earliest start of the selected spans, per service (the first such span on ties)."""
+    service, start = cols.service[rows], cols.start[rows]
+    order = np.lexsort((start, service))  # stable: equal starts keep span order
+    codes, first = np.unique(service[order], return_index=True)
+    earliest = start[order[first]]
+    return {cols.services[c]: t for c, t in zip(codes.tolist(), earliest.tolist(), strict=True)}
 
 
 def _latency_shift(
     service: str,
     name: str,
     kind: IndicatorKind,
-    base: list[float],
-    inc: list[float],
-    incident: Sequence[Span],
+    base: FloatArray,
+    inc: FloatArray,
+    first_start: dict[str, float],
 ) -> Finding | None:
     if len(base) < MIN_SAMPLES or len(inc) < MIN_SAMPLES:
         return None
@@ -134,12 +296,13 @@ def _latency_shift(
         unit="ms",
         source=f"experts.traces.trace_findings(service={service}, indicator={name})",
     )
-    onset = min((s.start for s in incident if s.service == service), default=None)
+    onset = first_start.get(service)
     return Finding(service, name, kind, Modality.TRACE, z, onset, +1, (evidence,))
 
 
-def _error_findings(baseline: Sequence[Span], incident: Sequence[Span]) -> list[Finding]:
-    base, inc = error_counts(baseline), error_counts(incident)
+def _error_findings(base_cols: _Columns, inc_cols: _Columns) -> list[Finding]:
+    base, inc = _error_counts(base_cols), _error_counts(inc_cols)
+    first_error = _first_start(inc_cols, inc_cols.error)
     out = []
     for service, (errors, total) in inc.items():
         b_err, b_total = base.get(service, (0, 0))
@@ -158,7 +321,7 @@ def _error_findings(baseline: Sequence[Span], incident: Sequence[Span]) -> list[
             unit="share of spans",
             source=f"experts.traces.trace_findings(service={service}, indicator={ERRORS})",
         )
-        onset = min((s.start for s in incident if s.service == service and s.error), default=None)
+        onset = first_error.get(service)
         out.append(
             Finding(
                 service, ERRORS, IndicatorKind.SYMPTOM, Modality.TRACE, z, onset, +1, (evidence,)

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from warroom.experts.logs import is_error, log_events, template_findings
+from warroom.experts.logs import _TRACE_CONTEXT, is_error, log_events, template_findings
 from warroom.experts.sequences import EventOccurrence
+from warroom.experts.templates import code_location, event_key, mine
 from warroom.model import IndicatorKind, LogRecord, Modality
 
 
@@ -67,8 +70,10 @@ def test_log_events_of_nothing_is_nothing() -> None:
     assert log_events([]) == []
 
 
-def _events(counts: dict[str, int], start: float, error_keys: frozenset[str] = frozenset()):
-    events = []
+def _events(
+    counts: dict[str, int], start: float, error_keys: frozenset[str] = frozenset()
+) -> list[EventOccurrence]:
+    events: list[EventOccurrence] = []
     t = start
     for key, n in counts.items():
         for _ in range(n):
@@ -143,3 +148,64 @@ def test_trace_context_inside_the_message_is_not_part_of_the_event() -> None:
     ]
     keys = {e.key for e in log_events(records)}
     assert keys == {"Start charge card"}
+
+
+def _reference_log_events(records: list[LogRecord]) -> list[EventOccurrence]:
+    """The per-line version: clean, locate or mine, check for errors, one line at a time."""
+    messages = [_TRACE_CONTEXT.sub("", r.message).strip() for r in records]
+    keys = [code_location(m) for m in messages]
+    unkeyed = [i for i, k in enumerate(keys) if k is None]
+    result = mine([messages[i] for i in unkeyed])
+    for i, template_id in zip(unkeyed, result.ids, strict=True):
+        keys[i] = event_key(messages[i], result.templates[template_id])
+    return [
+        EventOccurrence(
+            r.time,
+            r.service,
+            f"{r.trace_id}/{r.span_id or r.service}",
+            str(k),
+            is_error(r.level, r.message),
+        )
+        for r, k in zip(records, keys, strict=True)
+    ]
+
+
+_MESSAGES = [
+    "c.s.FooImpl#31 did x 12",
+    "c.s.FooImpl#31 did x 12",
+    "user 7 added item 12 to cart",
+    "user 8 added item 3 to cart",
+    "trace_id=abc c.s.Bar#2 ok",
+    "connect to db: Connection refused",
+    "span-id: ab12 cache miss for key users",
+    "12:00:01 GET /x/1 200",
+]
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(
+        st.builds(
+            LogRecord,
+            st.floats(0.0, 10.0),
+            st.sampled_from(["a", "b"]),
+            st.sampled_from(_MESSAGES),
+            st.sampled_from(["INFO", "error", "", "Fatal"]),
+            st.just(""),
+            st.sampled_from(["t1", ""]),
+            st.sampled_from(["s1", ""]),
+        ),
+        min_size=1,
+        max_size=30,
+    )
+)
+def test_log_events_match_the_per_line_version(records: list[LogRecord]) -> None:
+    assert log_events(records) == _reference_log_events(records)
+
+
+def test_repeated_message_takes_its_error_flag_from_each_line_level() -> None:
+    records = [
+        LogRecord(1.0, "orders", "c.s.A#1 done", "INFO"),
+        LogRecord(2.0, "orders", "c.s.A#1 done", "ERROR"),
+    ]
+    assert [e.error for e in log_events(records)] == [False, True]

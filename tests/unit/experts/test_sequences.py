@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+from collections import Counter, defaultdict
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from warroom.experts.sequences import (
     END,
     EventOccurrence,
@@ -140,3 +145,75 @@ def test_call_events_link_children_only_within_their_trace() -> None:
         _span("c", "p", "payment", "charge", 0.1, trace="t2"),  # parent id of another trace
     ]
     assert [e for e in call_events(spans) if e.key.startswith("-> ")] == []
+
+
+# The vectorised counters must give exactly what the straightforward per-event loops gave,
+# including dict/Counter order (it decides most_common ties and the order of findings).
+
+
+def _reference_transitions(events: list[EventOccurrence]) -> Counter[tuple[str, str, str]]:
+    by_span: dict[tuple[str, str], list[tuple[float, int, str]]] = defaultdict(list)
+    for order, e in enumerate(events):
+        rank = 0 if e.key.endswith(" start") else 1
+        by_span[(e.service, e.span_key)].append((e.time, rank * 10**9 + order, e.key))
+    counts: Counter[tuple[str, str, str]] = Counter()
+    for (service, _), items in by_span.items():
+        keys = [k for _, _, k in sorted(items)] + [END]
+        for a, b in zip(keys, keys[1:], strict=False):
+            counts[(service, a, b)] += 1
+    return counts
+
+
+def _reference_first(events: list[EventOccurrence]) -> dict[tuple[str, str, str], float]:
+    by_span: dict[tuple[str, str], list[tuple[float, str]]] = defaultdict(list)
+    for e in events:
+        by_span[(e.service, e.span_key)].append((e.time, e.key))
+    first: dict[tuple[str, str, str], float] = {}
+    for (service, _), items in by_span.items():
+        items.sort()
+        for (t, a), (_, b) in zip(items, items[1:] + [(items[-1][0], END)], strict=False):
+            first[(service, a, b)] = min(first.get((service, a, b), t), t)
+    return first
+
+
+_event = st.builds(
+    EventOccurrence,
+    st.sampled_from([0.0, 1.0, 2.0]) | st.floats(0.0, 3.0),  # many ties in time
+    st.sampled_from(["s1", "s2"]),
+    st.sampled_from(["t/1", "t/2", "t/3"]),
+    st.sampled_from(["A", "B", "x start", "-> q", END]),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(_event, max_size=40))
+def test_transitions_match_the_per_event_loop_including_order(
+    events: list[EventOccurrence],
+) -> None:
+    assert list(transitions(events).items()) == list(_reference_transitions(events).items())
+    assert first_occurrences(events) == _reference_first(events)
+
+
+def test_transitions_accept_any_iterable() -> None:
+    events = _flows([["A", "B"], ["A", "C"]])
+    assert transitions(iter(events)) == transitions(events)
+    assert first_occurrences(iter(events)) == first_occurrences(events)
+    assert transitions([]) == Counter() and first_occurrences([]) == {}
+
+
+def test_one_span_key_in_two_services_is_two_sequences() -> None:
+    events = [
+        EventOccurrence(1.0, "a", "t/s", "A"),
+        EventOccurrence(2.0, "b", "t/s", "B"),
+    ]
+    assert transitions(events) == {("a", "A", END): 1, ("b", "B", END): 1}
+
+
+def test_call_events_use_the_last_span_holding_a_repeated_parent_id() -> None:
+    spans = [
+        _span("p", "", "frontend", "GET /", 0.0),
+        _span("p", "", "gateway", "GET /", 0.0),  # the same id again: a dict keeps this one
+        _span("c", "p", "payment", "charge", 0.1),
+    ]
+    (call,) = [e for e in call_events(spans) if e.key.startswith("-> ")]
+    assert call.service == "gateway"

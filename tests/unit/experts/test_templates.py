@@ -13,6 +13,7 @@ from warroom.experts.templates import (
     event_key,
     mask,
     mine,
+    template_key,
 )
 
 
@@ -132,3 +133,18 @@ def test_event_key_strips_leading_parameters_and_trims() -> None:
     assert key.startswith("long long")
     assert len(key) <= 80
     assert not key.endswith(" ")
+
+
+def test_template_key_is_the_event_key_of_a_line_without_location() -> None:
+    template = "<*> [<*>] took <*> ms"
+    assert template_key(template) == event_key("no location here", template) == "took <*> ms"
+
+
+def test_a_repeated_line_keeps_its_template_after_it_was_generalised() -> None:
+    miner = TemplateMiner()
+    first = miner.add("user logged in from alice")
+    assert miner.add("user logged in from bob") == first
+    assert miner.add("user logged in from alice") == first  # masked once, then remembered
+    assert miner.template(first) == "user logged in from <*>"
+    assert miner.add("user logged in via alice") == first
+    assert miner.template(first) == "user logged in <*> <*>"

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from collections import Counter, defaultdict
+
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from warroom.experts.traces import (
     ERRORS,
@@ -149,3 +153,108 @@ def test_span_ids_reused_across_traces_link_within_their_own_trace() -> None:
     ]
     assert call_edges(spans) == {("frontend", "checkout"): 1, ("web", "db"): 1}
     assert network_gaps(spans)["checkout"] == [pytest.approx(50.0)]
+
+
+# The column-wise experts must give exactly what the per-span loops gave: self times feed a rank
+# test, so even the last bit matters (a 0.0 that became 1e-17 would break a tie).
+
+
+def _reference_self_times(spans: list[Span]) -> dict[str, list[float]]:
+    children: dict[tuple[str, str], list[Span]] = defaultdict(list)
+    for s in spans:
+        if s.parent_id:
+            children[(s.trace_id, s.parent_id)].append(s)
+    out: dict[str, list[float]] = defaultdict(list)
+    for s in spans:
+        kids = children.get((s.trace_id, s.span_id), [])
+        intervals = sorted((max(k.start, s.start), min(k.end, s.end)) for k in kids)
+        total, cur_start, cur_end = 0.0, None, None
+        for lo, hi in intervals:
+            if hi <= lo:
+                continue
+            if cur_end is None or lo > cur_end:
+                if cur_end is not None and cur_start is not None:
+                    total += cur_end - cur_start
+                cur_start, cur_end = lo, hi
+            else:
+                cur_end = max(cur_end, hi)
+        if cur_end is not None and cur_start is not None:
+            total += cur_end - cur_start
+        out[s.service].append(max(0.0, s.duration - total) * 1000.0)
+    return out
+
+
+def _reference_gaps(spans: list[Span]) -> dict[str, list[float]]:
+    by_id = {(s.trace_id, s.span_id): s for s in spans}
+    out: dict[str, list[float]] = defaultdict(list)
+    for s in spans:
+        parent = by_id.get((s.trace_id, s.parent_id))
+        if parent is not None and parent.service != s.service:
+            out[s.service].append(max(0.0, parent.end - s.end) * 1000.0)
+    return out
+
+
+def _reference_edges(spans: list[Span]) -> Counter[tuple[str, str]]:
+    by_id = {(s.trace_id, s.span_id): s for s in spans}
+    edges: Counter[tuple[str, str]] = Counter()
+    for s in spans:
+        parent = by_id.get((s.trace_id, s.parent_id))
+        if parent is not None and parent.service != s.service:
+            edges[(parent.service, s.service)] += 1
+    return edges
+
+
+@st.composite
+def _span_lists(draw: st.DrawFn) -> list[Span]:
+    ids = st.sampled_from(["", "1", "2", "3", "4"])  # few ids: repeats, self-parents, orphans
+    spans = []
+    for _ in range(draw(st.integers(0, 25))):
+        start = draw(st.sampled_from([0.0, 0.1, 0.2]) | st.floats(0.0, 1.0))
+        end = start + draw(st.sampled_from([0.0, 0.1]) | st.floats(-0.1, 1.0))
+        spans.append(
+            Span(
+                draw(st.sampled_from(["t1", "t2"])),
+                draw(ids),
+                draw(ids),
+                draw(st.sampled_from(["a", "b", "c"])),
+                "op",
+                start,
+                end,
+                draw(st.booleans()),
+            )
+        )
+    return spans
+
+
+@settings(max_examples=300, deadline=None)
+@given(_span_lists())
+def test_trace_columns_match_the_per_span_loops(spans: list[Span]) -> None:
+    assert list(self_times(spans).items()) == list(_reference_self_times(spans).items())
+    assert list(network_gaps(spans).items()) == list(_reference_gaps(spans).items())
+    assert list(call_edges(spans).items()) == list(_reference_edges(spans).items())
+
+
+def test_self_time_sums_many_disjoint_children_in_order() -> None:
+    kids = [_span("t", f"c{i}", "p", "db", i * 0.01 + 0.001, i * 0.01 + 0.004) for i in range(50)]
+    spans = [_span("t", "p", "", "api", 0.0, 1.0), *kids]
+    assert self_times(spans)["api"] == _reference_self_times(spans)["api"]
+
+
+def test_every_span_holding_a_repeated_id_gets_its_children() -> None:
+    spans = [
+        _span("t", "p", "", "a", 0.0, 0.1),
+        _span("t", "p", "", "b", 0.0, 0.2),
+        _span("t", "c", "p", "c", 0.0, 0.05),
+    ]
+    assert self_times(spans) == {
+        "a": [pytest.approx(50.0)],
+        "b": [pytest.approx(150.0)],
+        "c": [pytest.approx(50.0)],
+    }
+
+
+def test_onset_is_the_first_of_the_earliest_spans() -> None:
+    base, inc = _traces(30, 10, 5), _traces(30, 50, 5, start=1000.0)
+    early = _span("x", "x", "", "backend", 999.0, 999.001)  # a fast span starts first
+    (f,) = trace_findings(base, [*inc, early])
+    assert f.onset == 999.0

@@ -84,7 +84,8 @@ def test_logs_are_filtered_by_window_in_time_order(store: TelemetryStore) -> Non
 
 def test_spans_are_filtered_by_start_in_window(store: TelemetryStore) -> None:
     store.execute(
-        "INSERT INTO spans VALUES "
+        "INSERT INTO spans (trace_id, span_id, parent_id, service, pod, operation, start_ts, "
+        "end_ts, error) VALUES "
         "('t1', 'b', 'a', 'payment', 'pod-2', 'charge', 12.0, 15.0, TRUE), "
         "('t1', 'a', NULL, 'frontend', NULL, 'GET /', 11.0, 20.0, NULL), "
         "('t2', 'c', NULL, 'frontend', NULL, 'GET /', 60.0, 61.0, FALSE)"
