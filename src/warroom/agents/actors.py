@@ -146,10 +146,12 @@ class ConsequenceActor(Actor):
     failing, calls into it slower or refused — or is it busy without hurting anybody?"""
 
     name = "consequence"
+    # A filling resource hurts later (the OOM kill, the full disk): no harm yet is no alibi.
+    HARM_COMES_LATER = frozenset({"memory", "disk"})
 
     def relevant(self, h: RootCause, facts: CaseFacts) -> bool:
         # Code regions, failing calls and network time are harm already.
-        return _resource_named(h, facts)
+        return _resource_named(h, facts) and h.fault_type not in self.HARM_COMES_LATER
 
     def playbook(self, h: RootCause, facts: CaseFacts) -> list[str]:
         spans = f"spans({q(h.service)})"

@@ -34,6 +34,7 @@ PER_ROUND = 3  # hypotheses examined in parallel per round
 STOP_BELIEF = 0.8
 REFUTED_BELOW = 0.5  # a hypothesis whose checks multiply to less than this has fallen
 STRENGTH_SCORE = 20.0  # a first-pass score this high is certainly an anomaly (as rank.py)
+NO_STANDING = 0.3  # confidence factor when even the leader's checks speak against it
 
 
 @dataclass(frozen=True)
@@ -255,16 +256,18 @@ def _settled(hypotheses: list[Hypothesis]) -> bool:
 def _decide(
     first: Report, hypotheses: list[Hypothesis], trail: list[str], seconds: float
 ) -> Report:
-    """Candidates in belief order; confidence = belief share x how strong the anomaly is."""
+    """Candidates in belief order, with the confidence of the leader."""
     ordered = _by_belief(hypotheses)
     if not ordered:
         return replace(first, notes=(*first.notes, *trail))
-    examined = [h for h in ordered if h.examined]
-    total = sum(h.weight for h in examined) or 1.0
     leader = ordered[0]
-    share = leader.weight / total if leader.examined else 0.0
+    # As the ranking's confidence (rank.confidence), on beliefs: how strong the leading anomaly
+    # is, times its margin over the runner-up; a leader that fell to its checks is no answer.
     strength = min(1.0, leader.candidate.score / STRENGTH_SCORE)
-    confidence = round(share * strength * (1.0 if leader.ratio >= REFUTED_BELOW else 0.3), 3)
+    runner_up = ordered[1].weight if len(ordered) > 1 else 0.0
+    margin = (leader.weight - runner_up) / leader.weight if leader.weight > 0 else 0.0
+    standing = 1.0 if leader.ratio >= REFUTED_BELOW else NO_STANDING
+    confidence = round(strength * (0.5 + 0.5 * margin) * standing, 3)
     candidates = tuple(
         replace(h.candidate, evidence=_with_checks(h)) for h in ordered[: len(first.candidates)]
     )

@@ -22,6 +22,7 @@ import networkx as nx
 from warroom.causal.fault_types import texts_about, type_from_changes, type_from_text
 from warroom.experts.changes import change_evidence, changes_before
 from warroom.experts.metrics import resource_family
+from warroom.experts.peers import UNANSWERED
 from warroom.experts.traces import NETWORK, SELF_TIME
 from warroom.model import Event, Evidence, Finding, IndicatorKind, Modality, RootCause
 from warroom.topology.graph import callees, callers, propagation_path
@@ -184,7 +185,9 @@ def _victim_discount(
             continue
         if view.best.kind is IndicatorKind.CODE and _fails(other):
             return FAILING_CALLEE_DISCOUNT  # code paths break in callers when callees fail
-        if other.best.kind is not IndicatorKind.SYMPTOM and other.weight > view.weight:
+        # Ties go to the callee: two findings at the cap (certain) are one failure seen at
+        # two depths, and the deeper one explains the other.
+        if other.best.kind is not IndicatorKind.SYMPTOM and other.weight >= view.weight:
             return VICTIM_DISCOUNT
         if (
             view.best.kind is IndicatorKind.SYMPTOM
@@ -196,7 +199,10 @@ def _victim_discount(
 
 
 def _fails(view: _ServiceView) -> bool:
-    """The service itself reports failures: error spans or new error logs past the threshold."""
+    """The service itself reports failures: error spans or error metrics past the threshold, or
+    calls into it failing before it answered."""
+    if any(f.indicator == UNANSWERED and f.score >= MIN_SCORE for f in view.findings):
+        return True
     return any(
         f.kind is IndicatorKind.SYMPTOM
         and f.direction > 0
@@ -222,7 +228,9 @@ def _families(view: _ServiceView) -> set[str]:
 def symptom_family(indicator: str) -> str:
     """latency, errors or traffic: symptoms of one family propagate into each other."""
     lowered = indicator.lower()
-    if any(w in lowered for w in ("latency", "duration", "time", "p50", "p90", "p95", "p99")):
+    if any(
+        w in lowered for w in ("latency", "duration", "time", "p50", "p90", "p95", "p99", "lag")
+    ):
         return "latency"
     if any(w in lowered for w in ("success", "availability", "error", "fail")):
         return "errors"

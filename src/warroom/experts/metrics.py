@@ -35,8 +35,11 @@ MIN_BASELINE_POINTS = 1  # one point gives a level; the floor then says how litt
 PERSISTENCE_MIN_POINTS = 3
 
 # Traffic volume (bytes, packets) follows load, so it is a symptom, not a saturated resource.
+# So is consumer lag: it grows whenever anything slows consumption (the consumer, or a store
+# below it), like latency does.
 _SYMPTOM = re.compile(
     r"latency|duration|response|success|availability|error|fail|workload|request|throughput"
+    r"|_lag\b|\blag_|consumer.*lag"
     r"|qps|rps|\bops\b|\(ops\)|p50|p90|p95|p99|bytes|packets|syscall",
     re.IGNORECASE,
 )

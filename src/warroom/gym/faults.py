@@ -230,6 +230,17 @@ class Fault:
         return None
 
 
+# Faults that live on a caller's connection to the target.
+ON_THE_WIRE = frozenset({"network-delay", "packet-loss", "dns-failure", "cert-expiry"})
+
+
+def _dialled(topology: Topology, service: str) -> bool:
+    """Some synchronous caller connects to the service (not only a queue delivering to it)."""
+    return any(
+        c.callee == service and topology.service(c.caller).kind != "queue" for c in topology.calls
+    )
+
+
 def _writes(operation: str) -> bool:
     return any(word.lower() in operation.lower() for word in WRITE_WORDS)
 
@@ -244,6 +255,8 @@ def pick_fault(topology: Topology, kind: str, onset: float, rng: np.random.Gener
     eligible = [s.name for s in topology.services if s.kind in kinds and s.name != topology.entry]
     if kind == "bad-config-push":  # it breaks a client: the target must call somebody
         eligible = [s for s in eligible if topology.calls_from(s)]
+    if kind in ON_THE_WIRE:  # a queue's consumers pull: nobody dials them, nothing to break
+        eligible = [s for s in eligible if _dialled(topology, s)]
     if not eligible:
         raise ValueError(
             f"topology {topology.name} has no service a {kind} fault can hit ({kinds})"
