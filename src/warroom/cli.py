@@ -83,6 +83,13 @@ def _load(dataset: Dataset, root: Path, case: str | None) -> LoadedCase:
 
 RootOption = Annotated[Path, typer.Option("--root", help="Root folder of the data set.")]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of a report.")]
+RunbooksOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--runbooks",
+        help="Runbook folder the director re-checks for similar alerts (warroom runbook save).",
+    ),
+]
 PlannerOption = Annotated[
     str,
     typer.Option(
@@ -154,6 +161,7 @@ def investigate(
     llm_config: LlmConfigOption = None,
     llm_audit: LlmAuditOption = None,
     planner: PlannerOption = DEFAULT_PLANNER,
+    runbooks: RunbooksOption = None,
 ) -> None:
     """Investigate one case of a public data set and print the report."""
     try:
@@ -163,7 +171,12 @@ def investigate(
         with console.status("investigating..."):
             spec = loaded.spec
             result = run_pipeline(
-                spec.incident, loaded.store, spec.baseline, spec.graph_edges, planner=planner
+                spec.incident,
+                loaded.store,
+                spec.baseline,
+                spec.graph_edges,
+                planner=planner,
+                runbooks=runbooks,
             )
         report = result.report
         if spec.notes:
@@ -394,6 +407,7 @@ def gym_run(
     llm_config: LlmConfigOption = None,
     llm_audit: LlmAuditOption = None,
     planner: PlannerOption = DEFAULT_PLANNER,
+    runbooks: RunbooksOption = None,
 ) -> None:
     """Generate one incident, investigate it, and print the report, the truth and the score."""
     from warroom.gym.scoring import score_case
@@ -415,7 +429,12 @@ def gym_run(
     try:
         with console.status("investigating..."):
             result = run_pipeline(
-                case.incident, case.store, case.baseline, case.graph_edges, planner=planner
+                case.incident,
+                case.store,
+                case.baseline,
+                case.graph_edges,
+                planner=planner,
+                runbooks=runbooks,
             )
         # Charts read the store, so they are drawn before it closes.
         charts = (

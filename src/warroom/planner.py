@@ -10,6 +10,7 @@ return a pipeline.Investigation, so every caller (CLI, gym, benchmarks) treats t
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 
 from warroom.errors import InputError
 from warroom.model import Incident, TimeRange
@@ -35,11 +36,12 @@ def investigate(
     graph_edges: Sequence[tuple[str, str]] = (),
     top_k: int = 5,
     planner: str = DEFAULT,
+    runbooks: Path | None = None,
 ) -> Investigation:
-    """Investigate with the named planner."""
+    """Investigate with the named planner (the director may consult a runbook folder)."""
     first = first_pass(incident, store, baseline, graph_edges, top_k)
     if check(planner) == "ranking":
         return first
     from warroom.agents.director import direct  # the agents stack loads only when used
 
-    return direct(first, incident, store, baseline).investigation
+    return direct(first, incident, store, baseline, runbooks=runbooks).investigation

@@ -16,6 +16,7 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 
 from warroom.agents.actors import Actor, CaseFacts, Check, default_actors
 from warroom.agents.checks import DslCheck, DslCheckIn
@@ -91,8 +92,13 @@ def direct(
     executor: Executor | None = None,
     budget: Budget = Budget(),
     tracer: Tracer | None = None,
+    runbooks: Path | None = None,
 ) -> Direction:
-    """Check the first pass's hypotheses with the actors and decide."""
+    """Check the first pass's hypotheses with the actors and decide.
+
+    With a runbook folder, stored runbooks similar to this alert are re-checked first: one
+    whose checks pass here backs its culprit (adding it as a hypothesis if the ranking missed
+    it)."""
     started = time.perf_counter()
     actors = list(actors) if actors is not None else default_actors()
     facts = _facts(first, incident, store)
@@ -100,6 +106,8 @@ def direct(
     ctx = AgentContext(store, tracer=tracer)
     base = baseline or TimeRange(incident.window.start - PRE_WINDOW_S, incident.window.start)
     trail: list[str] = []
+    if runbooks is not None:
+        trail += _recall(runbooks, hypotheses, incident, store, base, first)
     agent_s = 0.0
     own_pool = executor is None
     pool = executor or LocalExecutor(workers=4)
@@ -131,6 +139,55 @@ def direct(
         time.perf_counter() - started,
         agent_s,
     )
+
+
+RUNBOOK_SUPPORT = 2.0
+
+
+def _recall(
+    folder: Path,
+    hypotheses: list[Hypothesis],
+    incident: Incident,
+    store: TelemetryStore,
+    baseline: TimeRange,
+    first: Investigation,
+) -> list[str]:
+    """Memory: re-run the checks of the most similar stored runbooks on this incident."""
+    from warroom.runbooks import RunbookStore, reuse
+
+    notes = []
+    for match in reuse(RunbookStore(folder), incident, store, baseline, first.edges, limit=3):
+        if not match.verdict.supports:
+            continue
+        culprit = match.runbook.signature.culprit_service
+        evidence = tuple(
+            r.evidence for r in match.results if r.status == "pass" and r.evidence is not None
+        )
+        check = Check(
+            "runbook",
+            match.runbook.id,
+            "supports",
+            RUNBOOK_SUPPORT,
+            f"runbook {match.runbook.id} fits ({match.verdict.passed} checks pass)",
+            evidence,
+        )
+        known = next((h for h in hypotheses if h.candidate.service == culprit), None)
+        if known is None:
+            candidate = RootCause(
+                service=culprit,
+                indicator=match.runbook.signature.culprit_indicator or "runbook",
+                fault_type=match.runbook.signature.fault_type,
+                score=0.0,
+                onset=None,
+                path=tuple(match.runbook.signature.path),
+                explains=0.0,
+                evidence=evidence,
+            )
+            known = Hypothesis(candidate, min((h.prior for h in hypotheses), default=1.0) / 2)
+            hypotheses.append(known)
+        known.checks.append(check)
+        notes.append(f"memory: runbook {match.runbook.id} fits; it backs {culprit}")
+    return notes
 
 
 def _facts(first: Investigation, incident: Incident, store: TelemetryStore) -> CaseFacts:

@@ -44,3 +44,19 @@ def test_a_right_first_answer_survives_with_its_checks_as_evidence() -> None:
 def test_a_healthy_system_stays_inconclusive() -> None:
     _, _, result = _both("shop", "none", 2)
     assert result.report.confidence < 0.2
+
+
+@pytest.mark.slow
+def test_a_stored_runbook_that_fits_backs_its_culprit(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from warroom.runbooks import RunbookStore
+    from warroom.runbooks.derive import from_report
+
+    case, first, _ = _both("shop", "db-pool-exhaustion", 1)
+    RunbookStore(tmp_path).save(from_report(first.report))
+    again = generate("shop", "db-pool-exhaustion", 2)
+    pass_one = investigate(again.incident, again.store, again.baseline, again.graph_edges)
+    result = direct(pass_one, again.incident, again.store, again.baseline, runbooks=tmp_path)
+    leader = result.hypotheses[0]
+    assert leader.candidate.service == again.truth.service == case.truth.service
+    assert any(c.actor == "runbook" and c.verdict == "supports" for c in leader.checks)
+    assert any(note.startswith("memory: runbook") for note in result.trail)
