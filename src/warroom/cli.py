@@ -33,6 +33,7 @@ from warroom.report.html import to_html
 from warroom.report.render import to_json, to_markdown
 
 if TYPE_CHECKING:
+    from warroom.agents.tracing import Tracer
     from warroom.gym.bench import GymBench, SuiteCase
     from warroom.gym.case import GymTruth
     from warroom.gym.scoring import CaseScore
@@ -83,6 +84,14 @@ def _load(dataset: Dataset, root: Path, case: str | None) -> LoadedCase:
 
 RootOption = Annotated[Path, typer.Option("--root", help="Root folder of the data set.")]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of a report.")]
+TraceOutOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--trace-out",
+        help="Write warroom's own trace of this investigation (one span per step and agent "
+        "call) here, as OTLP/JSON.",
+    ),
+]
 RunbooksOption = Annotated[
     Path | None,
     typer.Option(
@@ -162,12 +171,14 @@ def investigate(
     llm_audit: LlmAuditOption = None,
     planner: PlannerOption = DEFAULT_PLANNER,
     runbooks: RunbooksOption = None,
+    trace_out: TraceOutOption = None,
 ) -> None:
     """Investigate one case of a public data set and print the report."""
     try:
         router = _router(llm, llm_config, llm_audit)
         with console.status(f"loading {dataset.value} case {case or '(first)'}..."):
             loaded = _load(dataset, root, case)
+        tracer = _tracer(trace_out)
         with console.status("investigating..."):
             spec = loaded.spec
             result = run_pipeline(
@@ -177,6 +188,7 @@ def investigate(
                 spec.graph_edges,
                 planner=planner,
                 runbooks=runbooks,
+                tracer=tracer,
             )
         report = result.report
         if spec.notes:
@@ -187,6 +199,7 @@ def investigate(
     except WarroomError as err:
         _fail(err)
         return
+    _write_trace(trace_out, tracer)
     if as_json:
         payload = to_json(report)
         payload["truth"] = spec.truth.__dict__ if spec.truth else None
@@ -206,6 +219,21 @@ def investigate(
     if html:
         charts = charts_for(report, loaded.store, spec.baseline, result.findings)
         _write_html(html, report, charts)
+
+
+def _tracer(path: Path | None) -> Tracer | None:
+    if path is None:
+        return None
+    from warroom.agents.tracing import Tracer
+
+    return Tracer()
+
+
+def _write_trace(path: Path | None, tracer: Tracer | None) -> None:
+    if path is None or tracer is None:
+        return
+    path.write_text(tracer.export_json(), encoding="utf-8")
+    console.print(f"trace of this investigation written to {path} (OTLP/JSON)")
 
 
 def _write_html(path: Path, report: Report, charts: list[Chart]) -> None:
@@ -408,6 +436,7 @@ def gym_run(
     llm_audit: LlmAuditOption = None,
     planner: PlannerOption = DEFAULT_PLANNER,
     runbooks: RunbooksOption = None,
+    trace_out: TraceOutOption = None,
 ) -> None:
     """Generate one incident, investigate it, and print the report, the truth and the score."""
     from warroom.gym.scoring import score_case
@@ -426,6 +455,7 @@ def gym_run(
     except (ValueError, KeyError) as err:
         _user_error(err)
         return
+    tracer = _tracer(trace_out)
     try:
         with console.status("investigating..."):
             result = run_pipeline(
@@ -435,6 +465,7 @@ def gym_run(
                 case.graph_edges,
                 planner=planner,
                 runbooks=runbooks,
+                tracer=tracer,
             )
         # Charts read the store, so they are drawn before it closes.
         charts = (
@@ -443,6 +474,7 @@ def gym_run(
     finally:
         case.store.close()
     score = score_case(case, result.report, result.report.seconds)
+    _write_trace(trace_out, tracer)
     try:
         report = _narrated(result.report, router)
     except WarroomError as err:  # a replay script that is not valid JSONL

@@ -10,13 +10,18 @@ return a pipeline.Investigation, so every caller (CLI, gym, benchmarks) treats t
 from __future__ import annotations
 
 from collections.abc import Sequence
+from contextlib import nullcontext
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from warroom.errors import InputError
 from warroom.model import Incident, TimeRange
 from warroom.pipeline import Investigation
 from warroom.pipeline import investigate as first_pass
 from warroom.telemetry.store import TelemetryStore
+
+if TYPE_CHECKING:
+    from warroom.agents.tracing import Tracer
 
 PLANNERS = ("ranking", "director")
 DEFAULT = "ranking"
@@ -37,11 +42,21 @@ def investigate(
     top_k: int = 5,
     planner: str = DEFAULT,
     runbooks: Path | None = None,
+    tracer: Tracer | None = None,
 ) -> Investigation:
     """Investigate with the named planner (the director may consult a runbook folder)."""
-    first = first_pass(incident, store, baseline, graph_edges, top_k)
-    if check(planner) == "ranking":
-        return first
-    from warroom.agents.director import direct  # the agents stack loads only when used
+    check(planner)
+    with (
+        tracer.span("investigate", incident=incident.id, planner=planner)
+        if tracer
+        else nullcontext()
+    ):
+        with tracer.span("first-pass") if tracer else nullcontext():
+            first = first_pass(incident, store, baseline, graph_edges, top_k)
+        if planner == "ranking":
+            return first
+        from warroom.agents.director import direct  # the agents stack loads only when used
 
-    return direct(first, incident, store, baseline, runbooks=runbooks).investigation
+        return direct(
+            first, incident, store, baseline, runbooks=runbooks, tracer=tracer
+        ).investigation

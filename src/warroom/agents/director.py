@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -116,7 +117,8 @@ def direct(
             batch = [h for h in _by_belief(hypotheses) if not h.examined][:PER_ROUND]
             if not batch or time.perf_counter() - started > budget.seconds:
                 break
-            agent_s += _examine(batch, actors, facts, incident, base, pool, ctx)
+            with _span(tracer, f"round-{round_no}", hypotheses=len(batch)):
+                agent_s += _examine(batch, actors, facts, incident, base, pool, ctx)
             trail.append(_round_note(round_no, batch))
             leader = _by_belief(hypotheses)[0]
             if leader.examined and leader.ratio < REFUTED_BELOW:
@@ -131,14 +133,21 @@ def direct(
     finally:
         if own_pool and isinstance(pool, LocalExecutor):
             pool.close()
-    report = _decide(first.report, hypotheses, trail, time.perf_counter() - started)
-    return Direction(
-        replace(first, report=report),
-        tuple(_by_belief(hypotheses)),
-        tuple(trail),
-        time.perf_counter() - started,
-        agent_s,
+    wall = time.perf_counter() - started
+    trail.append(
+        f"checks took {wall:.2f} s of wall clock for {agent_s:.2f} s of agent time "
+        f"(x{agent_s / wall if wall > 0 else 0.0:.1f} in parallel)"
     )
+    report = _decide(first.report, hypotheses, trail, wall)
+    return Direction(
+        replace(first, report=report), tuple(_by_belief(hypotheses)), tuple(trail), wall, agent_s
+    )
+
+
+def _span(
+    tracer: Tracer | None, name: str, **attributes: int | str
+) -> AbstractContextManager[object]:
+    return tracer.span(name, **attributes) if tracer is not None else nullcontext()
 
 
 RUNBOOK_SUPPORT = 2.0
