@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from warroom.agents.tracing import Tracer
 
 PLANNERS = ("ranking", "director")
-DEFAULT = "ranking"
+DEFAULT = "director"
 
 
 def check(planner: str) -> str:

@@ -257,13 +257,13 @@ class _World:
                 )
             rec.span(trace, client, sid, service, name, t, end, True, peer=callee)
             return end, failure
+        child_error: str | None = None
         if kind == "external":  # a third party: only the client's span sees it
             spec = self.topology.service(callee)
             end = t + (rtt + spec.base_ms * float(rng.lognormal(0, 0.3))) / 1000.0
-            rec.span(trace, client, sid, service, name, t, end, False, peer=callee)
-            return end, None
-        child_end, child_error = self.handle(callee, operation, t + rtt / 2000.0, trace, client)
-        end = child_end + rtt / 2000.0
+        else:
+            child_end, child_error = self.handle(callee, operation, t + rtt / 2000.0, trace, client)
+            end = child_end + rtt / 2000.0
         timeout = fault.client_timeout_ms(service, callee, t)
         if timeout is not None and (end - t) * 1000.0 > timeout:
             message = f"java.net.SocketTimeoutException: Read timed out (timeout {timeout:g} ms)"

@@ -183,3 +183,14 @@ def test_an_alert_storm_adds_the_culprits_caller_and_an_unaffected_service() -> 
     assert flapping not in case.truth.path
     plain = generate("shop", "db-pool-exhaustion", 1)
     assert plain.incident.also_alerting == ()
+
+
+def test_a_bad_config_push_also_breaks_calls_to_a_third_party() -> None:
+    case = generate("pipeline", "bad-config-push", 700)  # the target's only callee is external
+    assert case.truth.service == "geo-lookup"
+    timeouts = case.store.rows(
+        "SELECT count(*) FROM spans WHERE service = 'geo-lookup' AND peer = 'geoip-provider' "
+        "AND error AND start_ts > ?",
+        [case.truth.onset],
+    )[0][0]
+    assert timeouts > 20
