@@ -14,15 +14,17 @@ calibration on the gym instead (BENCHMARKS.md).
 from __future__ import annotations
 
 import json
+import re
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
 
 from pydantic import BaseModel
 
 from warroom.agents.base import Failure
 from warroom.agents.checks import DslCheckOut
+from warroom.causal.fault_types import type_from_text
 from warroom.causal.rank import MIN_SCORE, symptom_family
 from warroom.experts.changes import changes_before
 from warroom.experts.peers import UNANSWERED
@@ -47,6 +49,8 @@ class Check:
     ratio: float  # likelihood ratio; 1.0 is neutral
     reason: str
     evidence: tuple[Evidence, ...] = ()
+    # The service the blame moves to (a callee the suspect's own error lines name).
+    redirect: str | None = None
 
 
 @dataclass(frozen=True)
@@ -59,6 +63,7 @@ class CaseFacts:
     symptom_metric: str | None  # the symptom's strongest metric (the alert's, when given)
     symptom_onset: float | None
     metric_names: frozenset[tuple[str, str]]  # (service, metric) pairs present in the store
+    callees: Mapping[str, frozenset[str]] = field(default_factory=dict)  # direct, per service
 
     def of(self, service: str) -> list[Finding]:
         """The service's first-pass findings."""
@@ -224,6 +229,56 @@ class ChangeActor(Actor):
         return [Check(self.name, "recent change", "neutral", 1.0, what, evidence)]
 
 
+class NetworkActor(Actor):
+    """Network generalist: when the suspect's own error lines say a call to one of its callees
+    could not even be made — the name did not resolve, the handshake failed, the connection was
+    refused, the third party answered 503/429 — the suspect is reporting its callee's failure.
+    The blame moves to that callee (its own spans may be missing, so nothing else says so)."""
+
+    name = "network"
+    CONNECTION = re.compile(
+        r"Connection refused|connect timed out|ConnectException|No route to host", re.IGNORECASE
+    )
+    CONNECTION_TYPES = frozenset({"dns", "tls", "dependency"})
+
+    def relevant(self, h: RootCause, facts: CaseFacts) -> bool:
+        return bool(facts.callees.get(h.service))
+
+    def playbook(self, h: RootCause, facts: CaseFacts) -> list[str]:
+        named = self._named(h, facts)
+        if named is None:
+            return []
+        callee, _ = named
+        return [f"count(logs({q(h.service)}, message~{q(callee)})[window])"]
+
+    def weigh(self, h: RootCause, facts: CaseFacts, results: Results) -> list[Check]:
+        named = self._named(h, facts)
+        if named is None:
+            return []
+        callee, quoted = named
+        evidence = [quoted]
+        _, counted, _ = _value(results, self.playbook(h, facts)[0])
+        if counted is not None:
+            evidence.append(counted)
+        reason = f"its errors are failed connections to {callee}"
+        return [Check(self.name, "blames callee", "refutes", 0.5, reason, tuple(evidence), callee)]
+
+    def _named(self, h: RootCause, facts: CaseFacts) -> tuple[str, Evidence] | None:
+        """The callee the suspect's error lines name with a connection-level failure."""
+        for f in facts.of(h.service):
+            for e in f.evidence:
+                if not _connection_failure(e.statement, self):
+                    continue
+                for callee in sorted(facts.callees.get(h.service, ())):
+                    if re.search(rf"(?<![\w-]){re.escape(callee)}(?![\w-])", e.statement):
+                        return callee, e
+        return None
+
+
+def _connection_failure(text: str, actor: NetworkActor) -> bool:
+    return bool(actor.CONNECTION.search(text)) or type_from_text([text]) in actor.CONNECTION_TYPES
+
+
 def _resource_named(h: RootCause, facts: CaseFacts) -> bool:
     best = next((f for f in facts.of(h.service) if f.indicator == h.indicator), None)
     return (
@@ -259,4 +314,5 @@ def default_actors() -> list[Actor]:
         ConsequenceActor(),
         PrecedenceActor(),
         ChangeActor(),
+        NetworkActor(),
     ]

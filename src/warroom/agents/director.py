@@ -24,6 +24,7 @@ from warroom.agents.checks import DslCheck, DslCheckIn
 from warroom.agents.context import AgentContext
 from warroom.agents.executor import AgentCall, Executor, LocalExecutor
 from warroom.agents.tracing import Tracer
+from warroom.causal.fault_types import type_from_text
 from warroom.causal.rank import MIN_SCORE, rank, symptom_family
 from warroom.experts.changes import LOOKBACK_S
 from warroom.model import Evidence, Incident, IndicatorKind, Modality, Report, RootCause, TimeRange
@@ -120,6 +121,8 @@ def direct(
             with _span(tracer, f"round-{round_no}", hypotheses=len(batch)):
                 agent_s += _examine(batch, actors, facts, incident, base, pool, ctx)
             trail.append(_round_note(round_no, batch))
+            for moved in _redirect(hypotheses, facts):
+                trail.append(f"redirect: the blame moves to {moved.candidate.service}")
             leader = _by_belief(hypotheses)[0]
             if leader.examined and leader.ratio < REFUTED_BELOW:
                 added = _backtrack(leader, hypotheses, first, incident, facts)
@@ -223,6 +226,9 @@ def _facts(first: Investigation, incident: Incident, store: TelemetryStore) -> C
     onsets = [f.onset for f in own if f.onset is not None and f.score >= MIN_SCORE]
     names = store.rows("SELECT DISTINCT service, name FROM metrics")
     window = incident.window
+    callees: dict[str, set[str]] = {}
+    for caller, callee in first.edges:
+        callees.setdefault(caller, set()).add(callee)
     return CaseFacts(
         findings=findings,
         changes=tuple(store.events(TimeRange(window.start - LOOKBACK_S, window.end))),
@@ -230,6 +236,7 @@ def _facts(first: Investigation, incident: Incident, store: TelemetryStore) -> C
         symptom_metric=symptom_metric,
         symptom_onset=min(onsets) if onsets else None,
         metric_names=frozenset((str(s), str(n)) for s, n in names),
+        callees={k: frozenset(v) for k, v in callees.items()},
     )
 
 
@@ -277,6 +284,37 @@ def _examine(
     for h in batch:
         h.examined = True
     return batch_result.agent_s
+
+
+def _redirect(hypotheses: list[Hypothesis], facts: CaseFacts) -> list[Hypothesis]:
+    """Blame an actor moved to a callee becomes (or backs) that callee's hypothesis, with the
+    suspect's standing: it is the same failure, seen one hop further down."""
+    added = []
+    for h in list(hypotheses):
+        for check in h.checks:
+            if check.redirect is None or check.redirect == h.candidate.service:
+                continue
+            target = next((x for x in hypotheses if x.candidate.service == check.redirect), None)
+            support = replace(check, verdict="supports", ratio=2.0, redirect=None)
+            if target is None:
+                c = h.candidate
+                candidate = replace(
+                    c,
+                    service=check.redirect,
+                    indicator=f"named in {c.service}'s errors",
+                    fault_type=type_from_text(e.statement for e in check.evidence) or c.fault_type,
+                    path=(check.redirect, *c.path),
+                    evidence=check.evidence,
+                )
+                target = Hypothesis(candidate, h.prior)
+                hypotheses.append(target)
+                added.append(target)
+            if support not in target.checks:
+                target.checks.append(support)
+                target.prior = max(target.prior, h.prior)
+                strongest = max(target.candidate.score, h.candidate.score)
+                target.candidate = replace(target.candidate, score=strongest)
+    return added
 
 
 def _round_note(round_no: int, batch: list[Hypothesis]) -> str:

@@ -60,3 +60,15 @@ def test_a_stored_runbook_that_fits_backs_its_culprit(tmp_path) -> None:  # type
     assert leader.candidate.service == again.truth.service == case.truth.service
     assert any(c.actor == "runbook" and c.verdict == "supports" for c in leader.checks)
     assert any(note.startswith("memory: runbook") for note in result.trail)
+
+
+@pytest.mark.slow
+def test_errors_naming_a_callee_they_cannot_reach_move_the_blame_to_it() -> None:
+    # The callee's name stopped resolving and its callers' spans were dropped: only the
+    # caller's error lines ("UnknownHostException: validator...") say where the fault is.
+    case, first, result = _both("pipeline", "dns-failure", 3, HARD)
+    assert first.report.candidates[0].service != case.truth.service
+    assert result.report.candidates[0].service == case.truth.service == "validator"
+    assert any(note.startswith("director: redirect") for note in result.report.notes)
+    leader = result.hypotheses[0]
+    assert any(c.actor == "network" and c.verdict == "supports" for c in leader.checks)
