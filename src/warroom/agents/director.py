@@ -121,8 +121,8 @@ def direct(
             with _span(tracer, f"round-{round_no}", hypotheses=len(batch)):
                 agent_s += _examine(batch, actors, facts, incident, base, pool, ctx)
             trail.append(_round_note(round_no, batch))
-            for moved in _redirect(hypotheses, facts):
-                trail.append(f"redirect: the blame moves to {moved.candidate.service}")
+            for origin, target in _redirect(hypotheses, facts):
+                trail.append(f"redirect: the blame moves from {origin} to {target}")
             leader = _by_belief(hypotheses)[0]
             if leader.examined and leader.ratio < REFUTED_BELOW:
                 added = _backtrack(leader, hypotheses, first, incident, facts)
@@ -286,10 +286,11 @@ def _examine(
     return batch_result.agent_s
 
 
-def _redirect(hypotheses: list[Hypothesis], facts: CaseFacts) -> list[Hypothesis]:
+def _redirect(hypotheses: list[Hypothesis], facts: CaseFacts) -> list[tuple[str, str]]:
     """Blame an actor moved to a callee becomes (or backs) that callee's hypothesis, with the
-    suspect's standing: it is the same failure, seen one hop further down."""
-    added = []
+    suspect's standing: it is the same failure, seen one hop further down. Returns the
+    (from, to) moves made now."""
+    moves = []
     for h in list(hypotheses):
         for check in h.checks:
             if check.redirect is None or check.redirect == h.candidate.service:
@@ -308,13 +309,13 @@ def _redirect(hypotheses: list[Hypothesis], facts: CaseFacts) -> list[Hypothesis
                 )
                 target = Hypothesis(candidate, h.prior)
                 hypotheses.append(target)
-                added.append(target)
             if support not in target.checks:
+                moves.append((h.candidate.service, target.candidate.service))
                 target.checks.append(support)
                 target.prior = max(target.prior, h.prior)
                 strongest = max(target.candidate.score, h.candidate.score)
                 target.candidate = replace(target.candidate, score=strongest)
-    return added
+    return moves
 
 
 def _round_note(round_no: int, batch: list[Hypothesis]) -> str:
