@@ -189,6 +189,7 @@ def investigate(
                 planner=planner,
                 runbooks=runbooks,
                 tracer=tracer,
+                router=router,
             )
         report = result.report
         if spec.notes:
@@ -466,6 +467,7 @@ def gym_run(
                 planner=planner,
                 runbooks=runbooks,
                 tracer=tracer,
+                router=router,
             )
         # Charts read the store, so they are drawn before it closes.
         charts = (

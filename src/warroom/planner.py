@@ -22,6 +22,7 @@ from warroom.telemetry.store import TelemetryStore
 
 if TYPE_CHECKING:
     from warroom.agents.tracing import Tracer
+    from warroom.llm import Router
 
 PLANNERS = ("ranking", "director")
 DEFAULT = "director"
@@ -43,6 +44,7 @@ def investigate(
     planner: str = DEFAULT,
     runbooks: Path | None = None,
     tracer: Tracer | None = None,
+    router: Router | None = None,
 ) -> Investigation:
     """Investigate with the named planner (the director may consult a runbook folder)."""
     check(planner)
@@ -58,5 +60,5 @@ def investigate(
         from warroom.agents.director import direct  # the agents stack loads only when used
 
         return direct(
-            first, incident, store, baseline, runbooks=runbooks, tracer=tracer
+            first, incident, store, baseline, runbooks=runbooks, tracer=tracer, router=router
         ).investigation

@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from warroom.agents.actors import Actor, CaseFacts, Check, default_actors
 from warroom.agents.checks import DslCheck, DslCheckIn
@@ -27,10 +28,22 @@ from warroom.agents.tracing import Tracer
 from warroom.causal.fault_types import type_from_text
 from warroom.causal.rank import MIN_SCORE, rank, symptom_family
 from warroom.experts.changes import LOOKBACK_S
-from warroom.model import Evidence, Incident, IndicatorKind, Modality, Report, RootCause, TimeRange
+from warroom.model import (
+    Evidence,
+    Incident,
+    IndicatorKind,
+    Modality,
+    ModelRejection,
+    Report,
+    RootCause,
+    TimeRange,
+)
 from warroom.pipeline import PRE_WINDOW_S, SLO_PREFIX, Investigation
 from warroom.telemetry.store import TelemetryStore
 from warroom.topology.graph import service_graph
+
+if TYPE_CHECKING:
+    from warroom.llm import Router
 
 TOP_HYPOTHESES = 5
 PER_ROUND = 3  # hypotheses examined in parallel per round
@@ -95,12 +108,14 @@ def direct(
     budget: Budget = Budget(),
     tracer: Tracer | None = None,
     runbooks: Path | None = None,
+    router: Router | None = None,
 ) -> Direction:
     """Check the first pass's hypotheses with the actors and decide.
 
     With a runbook folder, stored runbooks similar to this alert are re-checked first: one
     whose checks pass here backs its culprit (adding it as a hypothesis if the ranking missed
-    it)."""
+    it). With a model routed for the 'judge' task, it weighs the leading hypotheses' evidence
+    too; its verdict is one more likelihood ratio, and what it got wrong is recorded."""
     started = time.perf_counter()
     actors = list(actors) if actors is not None else default_actors()
     facts = _facts(first, incident, store)
@@ -136,15 +151,53 @@ def direct(
     finally:
         if own_pool and isinstance(pool, LocalExecutor):
             pool.close()
+    rejections = _judged(router, hypotheses, trail) if router is not None else []
     wall = time.perf_counter() - started
     trail.append(
         f"checks took {wall:.2f} s of wall clock for {agent_s:.2f} s of agent time "
         f"(x{agent_s / wall if wall > 0 else 0.0:.1f} in parallel)"
     )
     report = _decide(first.report, hypotheses, trail, wall)
+    report = replace(report, model_rejections=report.model_rejections + tuple(rejections))
     return Direction(
         replace(first, report=report), tuple(_by_belief(hypotheses)), tuple(trail), wall, agent_s
     )
+
+
+JUDGED = 3  # hypotheses a model is asked about, leaders first
+JUDGE_RATIO = {"supports": 1.5, "refutes": 1 / 1.5}
+
+
+def _judged(router: Router, hypotheses: list[Hypothesis], trail: list[str]) -> list[ModelRejection]:
+    """Ask the routed model to judge the leading hypotheses on their evidence (numbers it states
+    must be in that evidence: llm/grounding). No model routed: nothing happens."""
+    if router.route("judge") is None:
+        return []
+    from warroom.llm import judge
+
+    rejections: list[ModelRejection] = []
+    for h in [h for h in _by_belief(hypotheses) if h.examined][:JUDGED]:
+        c = h.candidate
+        evidence = [*(e for check in h.checks for e in check.evidence), *c.evidence][:12]
+        claim = f"{c.service} is the root cause ({c.fault_type}, first seen in {c.indicator})"
+        result = judge(router, claim, evidence)
+        rejections += [
+            ModelRejection("judge", r.reason.value, r.detail, r.attempt) for r in result.rejections
+        ]
+        verdict = result.output
+        if result.source != "model" or verdict.verdict == "inconclusive":
+            continue
+        h.checks.append(
+            Check(
+                "model",
+                "judge",
+                verdict.verdict,
+                JUDGE_RATIO[verdict.verdict],
+                f"{verdict.reason} (model confidence {verdict.confidence:.2f})",
+            )
+        )
+        trail.append(f"model judge: {c.service} {verdict.verdict}: {verdict.reason}")
+    return rejections
 
 
 def _span(

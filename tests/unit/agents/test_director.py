@@ -3,6 +3,8 @@ keeps a right answer, and says inconclusive on a healthy system."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from warroom.agents.director import direct
@@ -72,3 +74,26 @@ def test_errors_naming_a_callee_they_cannot_reach_move_the_blame_to_it() -> None
     assert any(note.startswith("director: redirect") for note in result.report.notes)
     leader = result.hypotheses[0]
     assert any(c.actor == "network" and c.verdict == "supports" for c in leader.checks)
+
+
+@pytest.mark.slow
+def test_a_model_judge_is_one_more_check_and_its_bad_output_is_recorded(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from warroom.llm import Router
+
+    script = tmp_path / "judge.jsonl"
+    refutes = '{"verdict": "refutes", "confidence": 0.9, "reason": "it slowed nothing"}'
+    script.write_text(
+        '{"content": "no json here"}\n'  # first hypothesis: invalid, then its repair...
+        + json.dumps({"content": refutes})
+        + "\n"
+        + '{"error": "timeout"}\n' * 5
+    )
+    router = Router.from_spec(f"replay:{script}", audit=tmp_path / "audit.jsonl")
+    case = generate("shop", "cpu-hog", 2)
+    first = investigate(case.incident, case.store, case.baseline, case.graph_edges)
+    result = direct(first, case.incident, case.store, case.baseline, router=router)
+    leader = result.hypotheses[0]
+    assert any(c.actor == "model" and c.verdict == "refutes" for c in leader.checks)
+    reasons = [(r.task, r.reason) for r in result.report.model_rejections]
+    assert ("judge", "invalid_output") in reasons
+    assert (tmp_path / "audit.jsonl").exists()
