@@ -92,6 +92,14 @@ TraceOutOption = Annotated[
         "call) here, as OTLP/JSON.",
     ),
 ]
+RepoOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--repo",
+        help="Git repository of the services' code: the director's code actor follows stack "
+        "frames to the files and their last commits.",
+    ),
+]
 RunbooksOption = Annotated[
     Path | None,
     typer.Option(
@@ -172,6 +180,7 @@ def investigate(
     planner: PlannerOption = DEFAULT_PLANNER,
     runbooks: RunbooksOption = None,
     trace_out: TraceOutOption = None,
+    repo: RepoOption = None,
 ) -> None:
     """Investigate one case of a public data set and print the report."""
     try:
@@ -190,6 +199,7 @@ def investigate(
                 runbooks=runbooks,
                 tracer=tracer,
                 router=router,
+                repo=repo,
             )
         report = result.report
         if spec.notes:
@@ -438,6 +448,7 @@ def gym_run(
     planner: PlannerOption = DEFAULT_PLANNER,
     runbooks: RunbooksOption = None,
     trace_out: TraceOutOption = None,
+    repo: RepoOption = None,
 ) -> None:
     """Generate one incident, investigate it, and print the report, the truth and the score."""
     from warroom.gym.scoring import score_case
@@ -468,6 +479,7 @@ def gym_run(
                 runbooks=runbooks,
                 tracer=tracer,
                 router=router,
+                repo=repo,
             )
         # Charts read the store, so they are drawn before it closes.
         charts = (

@@ -45,6 +45,7 @@ def investigate(
     runbooks: Path | None = None,
     tracer: Tracer | None = None,
     router: Router | None = None,
+    repo: Path | None = None,
 ) -> Investigation:
     """Investigate with the named planner (the director may consult a runbook folder)."""
     check(planner)
@@ -60,5 +61,12 @@ def investigate(
         from warroom.agents.director import direct  # the agents stack loads only when used
 
         return direct(
-            first, incident, store, baseline, runbooks=runbooks, tracer=tracer, router=router
+            first,
+            incident,
+            store,
+            baseline,
+            runbooks=runbooks,
+            tracer=tracer,
+            router=router,
+            repo=repo,
         ).investigation

@@ -18,18 +18,28 @@ import re
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel
 
 from warroom.agents.base import Failure
 from warroom.agents.checks import DslCheckOut
+from warroom.agents.code import Frame, StackFrames, StackFramesIn, StackFramesOut
+from warroom.agents.executor import AgentCall
 from warroom.causal.fault_types import type_from_text
 from warroom.causal.rank import MIN_SCORE, symptom_family
 from warroom.experts.changes import changes_before
 from warroom.experts.peers import UNANSWERED
 from warroom.experts.traces import NETWORK
-from warroom.model import Event, Evidence, Finding, IndicatorKind, Modality, RootCause
+from warroom.model import (
+    Event,
+    Evidence,
+    Finding,
+    IndicatorKind,
+    Modality,
+    RootCause,
+    TimeRange,
+)
 
 Verdict = Literal["supports", "refutes", "neutral", "missing"]
 SUPPORTS, REFUTES = 1.5, 0.3
@@ -63,6 +73,7 @@ class CaseFacts:
     symptom_metric: str | None  # the symptom's strongest metric (the alert's, when given)
     symptom_onset: float | None
     metric_names: frozenset[tuple[str, str]]  # (service, metric) pairs present in the store
+    window: TimeRange = TimeRange(0.0, 0.0)
     callees: Mapping[str, frozenset[str]] = field(default_factory=dict)  # direct, per service
 
     def of(self, service: str) -> list[Finding]:
@@ -86,6 +97,10 @@ class Actor(ABC):
     @abstractmethod
     def playbook(self, h: RootCause, facts: CaseFacts) -> list[str]:
         """DSL expressions to evaluate for this hypothesis."""
+
+    def agent_calls(self, h: RootCause, facts: CaseFacts) -> dict[str, AgentCall[Any, Any]]:
+        """Other agents to run (what the DSL cannot say), by a key unique to the call."""
+        return {}
 
     @abstractmethod
     def weigh(self, h: RootCause, facts: CaseFacts, results: Results) -> list[Check]:
@@ -303,7 +318,52 @@ def _harmful(f: Finding) -> bool:
     return symptom_family(f.indicator) in ("latency", "errors")
 
 
-def default_actors() -> list[Actor]:
+class CodeActor(Actor):
+    """Code: where in the suspect's source do its error stacks point, and (with a repository
+    configured) who changed those files lately? Frames at the suspect confirm a code fault
+    there; the commits are the suspects an SRE hands to the team."""
+
+    name = "code"  # every hypothesis: a symptom-named culprit may still have thrown
+
+    def __init__(self, repo: str | None = None) -> None:
+        self.repo = repo
+
+    def playbook(self, h: RootCause, facts: CaseFacts) -> list[str]:
+        return []
+
+    def agent_calls(self, h: RootCause, facts: CaseFacts) -> dict[str, AgentCall[Any, Any]]:
+        frames_in = StackFramesIn(service=h.service, window=facts.window, repo=self.repo)
+        return {f"stack-frames:{h.service}": AgentCall(StackFrames(), frames_in)}
+
+    def weigh(self, h: RootCause, facts: CaseFacts, results: Results) -> list[Check]:
+        out = results.get(f"stack-frames:{h.service}")
+        if not isinstance(out, StackFramesOut):
+            return []
+        evidence = tuple(_frame_evidence(h.service, f, facts.window) for f in out.frames)
+        top = out.frames[0]
+        reason = f"{out.error_lines} error stacks pass through {top.file}:{top.line}"
+        if not top.commits:  # where it threw, but no suspect change: context, not a verdict
+            return [Check(self.name, "stack frames", "neutral", 1.0, reason, evidence)]
+        reason += f"; last change: {top.commits[0]}"
+        return [Check(self.name, "stack frames", "supports", 1.3, reason, evidence)]
+
+
+def _frame_evidence(service: str, frame: Frame, window: TimeRange) -> Evidence:
+    where = frame.path or frame.file
+    history = f"; recent commits: {' | '.join(frame.commits)}" if frame.commits else ""
+    return Evidence(
+        id=f"code:{service}:{frame.file}:{frame.line}",
+        statement=(
+            f"{service}: {frame.count} error stacks at {frame.function} ({where}:{frame.line})"
+            f"{history}"
+        ),
+        value=float(frame.count),
+        unit="error stacks",
+        source=f"agents.code.StackFrames(service={service}, window={window})",
+    )
+
+
+def default_actors(repo: str | None = None) -> list[Actor]:
     """The war room's experts, one per domain, plus the generalists."""
     return [
         PersistenceActor("compute", ("cpu", "memory", "disk", "thread-pool", "io")),
@@ -315,4 +375,5 @@ def default_actors() -> list[Actor]:
         PrecedenceActor(),
         ChangeActor(),
         NetworkActor(),
+        CodeActor(repo),
     ]

@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from warroom.agents.actors import Actor, CaseFacts, Check, default_actors
 from warroom.agents.checks import DslCheck, DslCheckIn
@@ -109,6 +109,7 @@ def direct(
     tracer: Tracer | None = None,
     runbooks: Path | None = None,
     router: Router | None = None,
+    repo: Path | None = None,
 ) -> Direction:
     """Check the first pass's hypotheses with the actors and decide.
 
@@ -117,7 +118,7 @@ def direct(
     it). With a model routed for the 'judge' task, it weighs the leading hypotheses' evidence
     too; its verdict is one more likelihood ratio, and what it got wrong is recorded."""
     started = time.perf_counter()
-    actors = list(actors) if actors is not None else default_actors()
+    actors = list(actors) if actors is not None else default_actors(str(repo) if repo else None)
     facts = _facts(first, incident, store)
     hypotheses = _initial(first.report.candidates)
     ctx = AgentContext(store, tracer=tracer)
@@ -290,6 +291,7 @@ def _facts(first: Investigation, incident: Incident, store: TelemetryStore) -> C
         symptom_onset=min(onsets) if onsets else None,
         metric_names=frozenset((str(s), str(n)) for s, n in names),
         callees={k: frozenset(v) for k, v in callees.items()},
+        window=incident.window,
     )
 
 
@@ -330,8 +332,12 @@ def _examine(
         )
         for e in expressions
     ]
-    batch_result = pool.map(calls, ctx)
-    results = dict(zip(expressions, batch_result, strict=True))
+    others: dict[str, AgentCall[Any, Any]] = {}
+    for h, actor in plan:
+        others.update(actor.agent_calls(h.candidate, facts))
+    keys = [*expressions, *others]
+    batch_result = pool.map([*calls, *others.values()], ctx)
+    results = dict(zip(keys, batch_result, strict=True))
     for h, actor in plan:
         h.checks.extend(actor.weigh(h.candidate, facts, results))
     for h in batch:

@@ -97,3 +97,42 @@ def test_a_model_judge_is_one_more_check_and_its_bad_output_is_recorded(tmp_path
     reasons = [(r.task, r.reason) for r in result.report.model_rejections]
     assert ("judge", "invalid_output") in reasons
     assert (tmp_path / "audit.jsonl").exists()
+
+
+@pytest.mark.slow
+def test_the_code_actor_follows_stack_frames_to_the_last_commit(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import subprocess
+
+    source = tmp_path / "src" / "main" / "java" / "c" / "s" / "ShippingImpl.java"
+    source.parent.mkdir(parents=True)
+    source.write_text("class ShippingImpl {}\n")
+
+    def git(*args: str) -> None:
+        subprocess.run(["git", "-C", str(tmp_path), *args], check=True, capture_output=True)
+
+    git("init", "-q")
+    git("add", ".")
+    git("-c", "user.name=alice", "-c", "user.email=a@example.com", "commit", "-qm", "retry ship")
+    case = generate("shop", "bad-deploy", 1)
+    assert case.truth.service == "shipping"
+    first = investigate(case.incident, case.store, case.baseline, case.graph_edges)
+    result = direct(first, case.incident, case.store, case.baseline, repo=tmp_path)
+    code = next(
+        c
+        for h in result.hypotheses
+        if h.candidate.service == "shipping"
+        for c in h.checks
+        if c.actor == "code"
+    )
+    assert code.verdict == "supports" and "ShippingImpl.java" in code.reason
+    assert "alice: retry ship" in code.reason
+    assert any("src/main/java/c/s/ShippingImpl.java" in e.statement for e in code.evidence)
+
+
+def test_frames_are_read_from_jvm_and_python_stacks() -> None:
+    from warroom.agents.code import frames_in
+
+    jvm = "NPE\n\tat c.s.ShippingImpl.ShipOrder(ShippingImpl.java:212)\n\tat x.Y.z(Y.java:3)"
+    py = 'Traceback:\n  File "/app/shop/cart.py", line 41, in get_cart\nKeyError'
+    assert frames_in(jvm) == [("ShippingImpl.java", 212, "ShipOrder"), ("Y.java", 3, "z")]
+    assert frames_in(py) == [("cart.py", 41, "get_cart")]
