@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from warroom.agents.actors import Actor, CaseFacts, Check, default_actors
-from warroom.agents.checks import DslCheck, DslCheckIn
+from warroom.agents.checks import DslCheck, DslCheckIn, DslCheckOut
 from warroom.agents.context import AgentContext
 from warroom.agents.executor import AgentCall, Executor, LocalExecutor
 from warroom.agents.tracing import Tracer
@@ -127,6 +127,7 @@ def direct(
     if runbooks is not None:
         trail += _recall(runbooks, hypotheses, incident, store, base, first)
     agent_s = 0.0
+    rejections: list[ModelRejection] = []
     own_pool = executor is None
     pool = executor or LocalExecutor(workers=4)
     try:
@@ -149,10 +150,13 @@ def direct(
                     )
             if _settled(hypotheses):
                 break
+        if router is not None:  # the model's own checks, on the same pool
+            rejections += _planned(router, hypotheses, facts, incident, base, pool, ctx)
     finally:
         if own_pool and isinstance(pool, LocalExecutor):
             pool.close()
-    rejections = _judged(router, hypotheses, trail) if router is not None else []
+    if router is not None:
+        rejections += _judged(router, hypotheses, trail)
     wall = time.perf_counter() - started
     trail.append(
         f"checks took {wall:.2f} s of wall clock for {agent_s:.2f} s of agent time "
@@ -163,6 +167,69 @@ def direct(
     return Direction(
         replace(first, report=report), tuple(_by_belief(hypotheses)), tuple(trail), wall, agent_s
     )
+
+
+PLAN_RATIO = 1.3  # a model-planned check that holds (or fails) for its suspect
+
+
+def _planned(
+    router: Router,
+    hypotheses: list[Hypothesis],
+    facts: CaseFacts,
+    incident: Incident,
+    baseline: TimeRange,
+    pool: Executor,
+    ctx: AgentContext,
+) -> list[ModelRejection]:
+    """With a model routed for 'plan': it proposes checks in the evidence language for the
+    leading suspects; each runs like an actor's (safe interpreter, cached agent) and weighs in.
+    A check that does not parse or run is a rejected model output, recorded, not a crash."""
+    if router.route("plan") is None:
+        return []
+    from warroom.llm import plan
+    from warroom.llm.schemas import Plan, PlanInput
+
+    leaders = [h for h in _by_belief(hypotheses) if h.examined][:JUDGED]
+    suspects = [h.candidate.service for h in leaders]
+    situation = PlanInput(
+        symptom=facts.symptom_service or "unknown", suspects=suspects, actors=suspects
+    )
+    evidence = [e for h in leaders for e in h.candidate.evidence[:4]]
+    result = plan(router, situation, evidence, Plan(steps=[]))
+    rejections = [
+        ModelRejection("plan", r.reason.value, r.detail, r.attempt) for r in result.rejections
+    ]
+    steps = [s for s in result.output.steps if s.actor in suspects]
+    calls = [
+        AgentCall(
+            DslCheck(),
+            DslCheckIn(
+                expression=s.check,
+                window=incident.window,
+                alert=incident.alert_time,
+                baseline=baseline,
+            ),
+        )
+        for s in steps
+    ]
+    outcomes = pool.map(calls, ctx) if calls else []
+    for step, outcome in zip(steps, outcomes, strict=True):
+        h = next(x for x in leaders if x.candidate.service == step.actor)
+        if not isinstance(outcome, DslCheckOut):
+            rejections.append(ModelRejection("plan", "invalid_output", f"{step.check}: {outcome}"))
+            continue
+        holds = bool(outcome.evidence.value)
+        h.checks.append(
+            Check(
+                "model-plan",
+                step.check,
+                "supports" if holds else "refutes",
+                PLAN_RATIO if holds else 1 / PLAN_RATIO,
+                f"planned check {'holds' if holds else 'fails'}: {outcome.evidence.statement}",
+                (outcome.evidence,),
+            )
+        )
+    return rejections
 
 
 JUDGED = 3  # hypotheses a model is asked about, leaders first

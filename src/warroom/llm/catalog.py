@@ -41,7 +41,7 @@ def _known_actors(output: Plan, situation: TaskInput, _: Sequence[Evidence]) -> 
 
 NARRATE = TaskSpec("narrate", "narrate.v1", Narrative, lambda n: [n.summary, *n.steps])
 JUDGE = TaskSpec("judge", "judge.v1", Judgement, lambda j: [j.reason], _cites_known)
-PLAN = TaskSpec("plan", "plan.v1", Plan, lambda p: [s.check for s in p.steps], _known_actors)
+PLAN = TaskSpec("plan", "plan.v2", Plan, lambda p: [s.check for s in p.steps], _known_actors)
 # Notable lines are copies of log lines, so only the summary is grounded.
 SUMMARISE = TaskSpec("summarise", "summarise.v1", LogSummary, lambda s: [s.summary])
 

@@ -83,7 +83,8 @@ def test_a_model_judge_is_one_more_check_and_its_bad_output_is_recorded(tmp_path
     script = tmp_path / "judge.jsonl"
     refutes = '{"verdict": "refutes", "confidence": 0.9, "reason": "it slowed nothing"}'
     script.write_text(
-        '{"content": "no json here"}\n'  # first hypothesis: invalid, then its repair...
+        '{"content": "{\\"steps\\": []}"}\n'  # the plan: no extra checks
+        '{"content": "no json here"}\n'  # the judge, first hypothesis: invalid, then its repair
         + json.dumps({"content": refutes})
         + "\n"
         + '{"error": "timeout"}\n' * 5
@@ -136,3 +137,30 @@ def test_frames_are_read_from_jvm_and_python_stacks() -> None:
     py = 'Traceback:\n  File "/app/shop/cart.py", line 41, in get_cart\nKeyError'
     assert frames_in(jvm) == [("ShippingImpl.java", 212, "ShipOrder"), ("Y.java", 3, "z")]
     assert frames_in(py) == [("cart.py", 41, "get_cart")]
+
+
+@pytest.mark.slow
+def test_a_model_plans_checks_in_the_dsl_and_a_broken_one_is_recorded(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from warroom.llm import Router
+
+    steps = [
+        {"actor": "ad", "check": 'change(metric("ad", "container_cpu_usage_percent")) > 2'},
+        {"actor": "ad", "check": "this is not an expression"},
+    ]
+    script = tmp_path / "plan.jsonl"
+    script.write_text(
+        json.dumps({"content": json.dumps({"steps": steps})}) + "\n" + '{"error": "timeout"}\n' * 6
+    )
+    router = Router.from_spec(f"replay:{script}", audit=tmp_path / "audit.jsonl")
+    case = generate("shop", "cpu-hog", 2)
+    assert case.truth.service == "ad"
+    first = investigate(case.incident, case.store, case.baseline, case.graph_edges)
+    result = direct(first, case.incident, case.store, case.baseline, router=router)
+    planned = [c for h in result.hypotheses for c in h.checks if c.actor == "model-plan"]
+    assert [c.verdict for c in planned] == ["supports"]
+    assert planned[0].evidence[0].source.startswith("change(metric(")
+    assert any(
+        r.task == "plan" and "this is not an expression" in r.detail
+        for r in result.report.model_rejections
+    )
+    assert result.report.candidates[0].service == "ad"
