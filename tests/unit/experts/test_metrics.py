@@ -209,3 +209,22 @@ def test_node_metrics_score_lower_than_the_same_change_on_the_component() -> Non
     node = _series([2.0, 100.0, 100.0, 100.0], name="NodeCpuUsageRate(%)")
     by_name = {f.indicator: f for f in metric_findings([own, node], BASELINE, WINDOW)}
     assert by_name["NodeCpuUsageRate(%)"].score < by_name["CpuUsageRate(%)"].score
+
+
+def test_a_filling_disk_is_scored_on_the_headroom_left() -> None:
+    import numpy as np
+
+    from warroom.experts.metrics import deviation
+    from warroom.model import Series, TimeRange
+
+    times = np.arange(0.0, 1200.0, 10.0)
+    base = 40.0 + 0.05 * np.sin(times)
+    full = np.where(times < 600, base, np.minimum(100.0, 40.0 + (times - 600) * 0.5))
+    small = np.where(times < 600, base, 44.0)
+    baseline, window = TimeRange(0.0, 600.0), TimeRange(600.0, 1200.0)
+    name = "container_filesystem_usage_percent"
+    filling = deviation(Series("db", name, times, full), baseline, window, +1)
+    growing = deviation(Series("db", name, times, small), baseline, window, +1)
+    assert filling is not None and growing is not None
+    assert filling.peak_z > 10 > growing.peak_z
+    assert filling.peak_value == 100.0
