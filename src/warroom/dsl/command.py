@@ -11,22 +11,18 @@ from __future__ import annotations
 import json
 import math
 import shlex
-from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
 
 import typer
 
-from warroom.datasets.base import LoadedCase
 from warroom.dsl.catalogue import ANCHORS, FUNCTIONS, SELECTORS
 from warroom.dsl.interpreter import Context, Outcome, run
 from warroom.dsl.parser import parse
 from warroom.dsl.syntax import unparse
 from warroom.dsl.values import Templates
 from warroom.errors import WarroomError
-
-DatasetOpener = Callable[[str, Path, str | None], LoadedCase]
-GymOpener = Callable[[str, str, int], LoadedCase]
+from warroom.intake.named_case import DatasetOpener, GymOpener, open_named_case
 
 ExprArgument = Annotated[str, typer.Argument(help="The expression, in single quotes.")]
 
@@ -56,9 +52,10 @@ def build_app(open_dataset: DatasetOpener, open_gym: GymOpener) -> typer.Typer:
         """Evaluate an expression against a case and print the evidence."""
         try:
             parse(expression)  # a typo should not wait for a case to load
-            options, loaded = _open(
+            named = open_named_case(
                 open_dataset, open_gym, (dataset, root, case), (gym_topology, gym_fault, gym_seed)
             )
+            options, loaded = named.options, named.loaded
         except WarroomError as err:
             _fail(err)
         try:
@@ -93,28 +90,6 @@ def build_app(open_dataset: DatasetOpener, open_gym: GymOpener) -> typer.Typer:
         typer.echo(f"{'names':48} {', '.join(ANCHORS)}")
 
     return app
-
-
-def _open(
-    open_dataset: DatasetOpener,
-    open_gym: GymOpener,
-    data: tuple[str | None, Path | None, str | None],
-    gym: tuple[str | None, str | None, int],
-) -> tuple[str, LoadedCase]:
-    """Open the case the options name; returns the options to re-run and the case."""
-    dataset, root, case = data
-    topology, fault, seed = gym
-    if dataset and root and not topology:
-        options = f"--dataset {dataset} --root {shlex.quote(str(root))}"
-        options += f" --case {shlex.quote(case)}" if case else ""
-        return options, open_dataset(dataset, root, case)
-    if topology and fault and not dataset:
-        options = f"--gym-topology {topology} --gym-fault {fault} --gym-seed {seed}"
-        try:
-            return options, open_gym(topology, fault, seed)
-        except (ValueError, KeyError) as err:
-            _fail(err.args[0] if isinstance(err, KeyError) and err.args else err)
-    _fail("name one case: --dataset and --root [--case], or --gym-topology and --gym-fault")
 
 
 def _number(value: float | None) -> float | None:

@@ -11,14 +11,13 @@ so this module stays independent of the loaders and of the simulator.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
 
 import typer
 
-from warroom.datasets.base import LoadedCase
 from warroom.errors import WarroomError
+from warroom.intake.named_case import DatasetOpener, GymOpener, open_named_case
 from warroom.model import Report
 from warroom.planner import DEFAULT as DEFAULT_PLANNER
 from warroom.planner import PLANNERS, investigate
@@ -29,9 +28,6 @@ from warroom.runbooks.markdown import to_markdown
 from warroom.runbooks.model import Runbook
 from warroom.runbooks.report_json import read_report
 from warroom.runbooks.store import DEFAULT_DIR, RunbookStore
-
-DatasetOpener = Callable[[str, Path, str | None], LoadedCase]
-GymOpener = Callable[[str, str, int], LoadedCase]
 
 DirOption = Annotated[Path, typer.Option("--dir", help="Folder of the runbooks.")]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON.")]
@@ -148,9 +144,9 @@ def build_app(open_dataset: DatasetOpener, open_gym: GymOpener) -> typer.Typer:
         """Run a runbook's checks against a case: does this incident look like that one?"""
         try:
             runbook = RunbookStore(directory).load(runbook_id)
-            _words, loaded = _open(
+            loaded = open_named_case(
                 open_dataset, open_gym, (dataset, root, case), (gym_topology, gym_fault, gym_seed)
-            )
+            ).loaded
         except WarroomError as err:
             _fail(err)
         try:
@@ -177,9 +173,9 @@ def build_app(open_dataset: DatasetOpener, open_gym: GymOpener) -> typer.Typer:
     ) -> None:
         """Which stored runbooks fit a case's alert, and do their checks hold on it?"""
         try:
-            _words, loaded = _open(
+            loaded = open_named_case(
                 open_dataset, open_gym, (dataset, root, case), (gym_topology, gym_fault, gym_seed)
-            )
+            ).loaded
         except WarroomError as err:
             _fail(err)
         try:
@@ -210,7 +206,8 @@ def _report(
     if report_file is None and (from_gym is None) != (dataset is None):
         check_planner(planner)  # a typo should not wait for a case to load
         gym = (from_gym[0], from_gym[1], from_gym[2]) if from_gym else (None, None, 0)
-        options, loaded = _open(open_dataset, open_gym, data, gym)
+        named = open_named_case(open_dataset, open_gym, data, gym)
+        options, loaded = named.words, named.loaded
         try:
             spec = loaded.spec
             result = investigate(
@@ -220,26 +217,6 @@ def _report(
             loaded.store.close()
         return result.report, options
     _fail("name one source: --from-gym TOPOLOGY FAULT SEED, --from-report FILE, or --dataset")
-
-
-def _open(
-    open_dataset: DatasetOpener,
-    open_gym: GymOpener,
-    data: tuple[str | None, Path | None, str | None],
-    gym: tuple[str | None, str | None, int],
-) -> tuple[str, LoadedCase]:
-    """Open the case the options name; returns words for it and the case."""
-    dataset, root, case = data
-    topology, fault, seed = gym
-    if dataset and root and not topology:
-        words = f"{dataset} case {case or '(first)'} under {root}"
-        return words, open_dataset(dataset, root, case)
-    if topology and fault and not dataset:
-        try:
-            return f"gym {topology}/{fault}/{seed}", open_gym(topology, fault, seed)
-        except (ValueError, KeyError) as err:
-            _fail(err.args[0] if isinstance(err, KeyError) and err.args else err)
-    _fail("name one case: --dataset and --root [--case], or --gym-topology and --gym-fault")
 
 
 def _json(runbook: Runbook) -> dict[str, Any]:
