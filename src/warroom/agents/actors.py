@@ -73,7 +73,7 @@ class CaseFacts:
     symptom_metric: str | None  # the symptom's strongest metric (the alert's, when given)
     symptom_onset: float | None
     metric_names: frozenset[tuple[str, str]]  # (service, metric) pairs present in the store
-    window: TimeRange = TimeRange(0.0, 0.0)
+    window: TimeRange  # the incident's
     callees: Mapping[str, frozenset[str]] = field(default_factory=dict)  # direct, per service
 
     def of(self, service: str) -> list[Finding]:
