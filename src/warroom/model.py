@@ -240,6 +240,8 @@ class Report:
     notes: tuple[str, ...] = field(default_factory=tuple)
     narrative: Narrative | None = None  # summary and next steps (see llm.narrate)
     model_rejections: tuple[ModelRejection, ...] = ()
+    # The planner's own score before calibration (causal/calibration.py); None: not calibrated.
+    raw_confidence: float | None = None
 
     @property
     def culprit(self) -> RootCause | None:

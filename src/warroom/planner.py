@@ -11,9 +11,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from contextlib import nullcontext
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from warroom.causal.calibration import CalibrationTable, shipped_calibration
 from warroom.errors import InputError
 from warroom.model import Incident, TimeRange
 from warroom.pipeline import Investigation
@@ -46,9 +48,38 @@ def investigate(
     tracer: Tracer | None = None,
     router: Router | None = None,
     repo: Path | None = None,
+    calibration: CalibrationTable | None = None,
 ) -> Investigation:
-    """Investigate with the named planner (the director may consult a runbook folder)."""
+    """Investigate with the named planner (the director may consult a runbook folder).
+
+    The report's confidence is calibrated (causal/calibration.py): the share of gym reports
+    with the same raw score that named the right culprit; the raw score stays beside it."""
     check(planner)
+    found = _planned(
+        incident, store, baseline, graph_edges, top_k, planner, runbooks, tracer, router, repo
+    )
+    return calibrated(found, planner, calibration or shipped_calibration())
+
+
+def calibrated(found: Investigation, planner: str, table: CalibrationTable) -> Investigation:
+    """The investigation with its report's confidence mapped through the planner's map."""
+    raw = found.report.confidence
+    report = replace(found.report, confidence=table.apply(planner, raw), raw_confidence=raw)
+    return replace(found, report=report)
+
+
+def _planned(
+    incident: Incident,
+    store: TelemetryStore,
+    baseline: TimeRange | None,
+    graph_edges: Sequence[tuple[str, str]],
+    top_k: int,
+    planner: str,
+    runbooks: Path | None,
+    tracer: Tracer | None,
+    router: Router | None,
+    repo: Path | None,
+) -> Investigation:
     with (
         tracer.span("investigate", incident=incident.id, planner=planner)
         if tracer

@@ -13,12 +13,13 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from warroom.bench.scoring import accuracy_at, rank_of
+from warroom.causal.calibration import brier, expected_calibration_error
 from warroom.gym.case import GymCase
 from warroom.model import Report
+from warroom.report.render import CONFIDENCE_WORDS, INCONCLUSIVE_BELOW
 
-# Below this confidence a report is "inconclusive" (report.render.confidence_label): it names
+# Below INCONCLUSIVE_BELOW a report is "inconclusive" (report.render.confidence_label): it names
 # no culprit, so on a no-fault case it is the right answer, not a false alarm.
-INCONCLUSIVE_BELOW = 0.2
 TOP_K = 5
 T = TypeVar("T")
 FAULT_TYPE_NOTE = (
@@ -40,9 +41,10 @@ class CaseScore:
     rank: int | None  # 1-based rank of the culprit among distinct services; None: absent/control
     fault_type_ok: bool  # top-1 is the culprit and names the injected fault type
     path_ok: bool  # top-1 propagation path is exactly the true path
-    false_alarm: bool | None  # no-fault cases only: a culprit named with confidence >= 0.2
+    false_alarm: bool | None  # no-fault cases only: a culprit named, not inconclusive
     seconds: float
     confidence: float = 0.0
+    raw_confidence: float | None = None  # before calibration (causal/calibration.py)
     variant: str = ""  # non-default knobs, so controls of one suite stay apart
     error: str | None = None
 
@@ -79,6 +81,7 @@ def score_case(case: GymCase, report: Report, seconds: float) -> CaseScore:
         false_alarm=false_alarm,
         seconds=round(seconds, 3),
         confidence=report.confidence,
+        raw_confidence=report.raw_confidence,
     )
 
 
@@ -109,12 +112,14 @@ def summarize(scores: Sequence[CaseScore]) -> dict[str, Any]:
     summary["by_topology"] = _grouped(scores, lambda s: s.topology)
     summary["by_fault"] = _grouped(scores, lambda s: s.fault)
     summary["reliability"] = reliability(scores)
+    summary["calibration"] = calibration_error(scores)
     summary["notes"] = [FAULT_TYPE_NOTE, "failed cases are left out of every measure"]
     return summary
 
 
 # Confidence bins of the reliability table: the report's words (inconclusive, low, medium, high).
-CONFIDENCE_BINS = ((0.0, 0.2), (0.2, 0.35), (0.35, 0.6), (0.6, 1.01))
+_EDGES = sorted(at_least for at_least, _ in CONFIDENCE_WORDS)
+CONFIDENCE_BINS = tuple(zip([0.0, *_EDGES], [*_EDGES, 1.01], strict=True))
 
 
 def reliability(scores: Sequence[CaseScore]) -> list[dict[str, Any]]:
@@ -125,7 +130,7 @@ def reliability(scores: Sequence[CaseScore]) -> list[dict[str, Any]]:
     rows = []
     for low, high in CONFIDENCE_BINS:
         inside = [s for s in scores if s.error is None and low <= s.confidence < high]
-        right = sum(1 for s in inside if not s.is_control and s.rank == 1)
+        right = sum(1 for s in inside if named_right(s))
         rows.append(
             {
                 "confidence": f"[{low:g}, {min(high, 1.0):g}{']' if high > 1 else ')'}",
@@ -137,6 +142,27 @@ def reliability(scores: Sequence[CaseScore]) -> list[dict[str, Any]]:
             }
         )
     return rows
+
+
+def named_right(score: CaseScore) -> bool:
+    """Whether the report named the culprit first (a control's never is: there is none)."""
+    return not score.is_control and score.rank == 1
+
+
+def calibration_error(scores: Sequence[CaseScore]) -> dict[str, float | None]:
+    """ECE and Brier score of the reported confidence (and of the raw score, when known)."""
+    done = [s for s in scores if s.error is None]
+    right = [named_right(s) for s in done]
+    out: dict[str, float | None] = {
+        "ece": expected_calibration_error([s.confidence for s in done], right),
+        "brier": brier([s.confidence for s in done], right),
+        "ece_raw": None,
+        "brier_raw": None,
+    }
+    if done and all(s.raw_confidence is not None for s in done):
+        raw = [float(s.raw_confidence or 0.0) for s in done]
+        out["ece_raw"], out["brier_raw"] = expected_calibration_error(raw, right), brier(raw, right)
+    return out
 
 
 def _grouped(

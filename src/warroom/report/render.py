@@ -6,15 +6,18 @@ from typing import Any
 
 from warroom.model import Evidence, ModelRejection, Narrative, Report, RootCause, iso
 
+# Confidence is calibrated (causal/calibration.py): the share of gym reports like this one that
+# named the right culprit. Below one half the named culprit is more likely wrong than right, and
+# the honest answer is "inconclusive" (the best guess is still shown, as a guess).
+INCONCLUSIVE_BELOW = 0.5
+CONFIDENCE_WORDS = ((0.85, "high"), (0.7, "medium"), (INCONCLUSIVE_BELOW, "low"))
+
 
 def confidence_label(confidence: float) -> str:
-    """Words for a confidence value; below 0.2 the honest answer is 'inconclusive'."""
-    if confidence >= 0.6:
-        return "high"
-    if confidence >= 0.35:
-        return "medium"
-    if confidence >= 0.2:
-        return "low"
+    """Words for a calibrated confidence: high, medium, low, or inconclusive."""
+    for at_least, word in CONFIDENCE_WORDS:
+        if confidence >= at_least:
+            return word
     return "inconclusive"
 
 
@@ -127,6 +130,7 @@ def to_json(report: Report) -> dict[str, Any]:
         },
         "culprit": _candidate_json(report.culprit) if report.culprit else None,
         "confidence": report.confidence,
+        "confidence_raw": report.raw_confidence,
         "verdict": confidence_label(report.confidence),
         "candidates": [_candidate_json(c) for c in report.candidates],
         "missing_evidence": list(report.missing),

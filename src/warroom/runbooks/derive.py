@@ -27,11 +27,11 @@ from warroom.errors import InputError
 from warroom.experts.peers import UNANSWERED
 from warroom.experts.traces import ERRORS, NETWORK
 from warroom.model import Evidence, Report, RootCause
-from warroom.report.render import confidence_label
+from warroom.report.render import INCONCLUSIVE_BELOW, confidence_label
 from warroom.runbooks.model import Check, Provenance, Runbook, Signature, runbook_id
 from warroom.runbooks.remediation import remedy
 
-MIN_CONFIDENCE = 0.2  # below it the report itself says "inconclusive" (report/render.py)
+MIN_CONFIDENCE = INCONCLUSIVE_BELOW  # below it the report itself says "inconclusive"
 MAX_CHECKS = 6
 MAX_PATH_CHECKS = 2  # checks on services other than the culprit (symptoms say little alone)
 MIN_NEW_LINES = 3  # as the log expert: a template seen fewer times is not reported

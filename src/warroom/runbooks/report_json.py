@@ -58,6 +58,7 @@ class _Report(_Loose):
     incident: _Incident
     candidates: list[_Candidate]
     confidence: float
+    confidence_raw: float | None = None
 
 
 def read_report(path: Path) -> Report:
@@ -79,6 +80,7 @@ def report_from_json(payload: Any, where: str = "report") -> Report:
             incident=_incident(data.incident),
             candidates=tuple(_candidate(c) for c in data.candidates),
             confidence=data.confidence,
+            raw_confidence=data.confidence_raw,
         )
     except ValidationError as err:
         first = err.errors()[0]

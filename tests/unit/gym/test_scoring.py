@@ -83,8 +83,8 @@ def test_missed_culprit_has_no_rank(store: TelemetryStore) -> None:
     ("candidates", "confidence", "alarm"),
     [
         ((), 0.0, False),  # nothing named
-        (("cart",), 0.19, False),  # named, but inconclusive
-        (("cart",), 0.2, True),  # named with confidence at the threshold
+        (("cart",), 0.49, False),  # named, but inconclusive (more likely wrong than right)
+        (("cart",), 0.5, True),  # named with confidence at the threshold
         (("cart",), 0.9, True),
     ],
 )
@@ -191,14 +191,14 @@ def test_reliability_bins_count_a_named_control_culprit_as_wrong() -> None:
             rank=rank,
             fault_type_ok=False,
             path_ok=False,
-            false_alarm=(confidence >= 0.2) if control else None,
+            false_alarm=(confidence >= 0.5) if control else None,
             seconds=1.0,
             confidence=confidence,
         )
 
-    rows = reliability([score(1, 0.7), score(2, 0.65), score(None, 0.1, True), score(1, 0.4)])
+    rows = reliability([score(1, 0.9), score(2, 0.95), score(None, 0.1, True), score(1, 0.6)])
     by_bin = {r["confidence"]: r for r in rows}
-    assert by_bin["[0.6, 1]"]["reports"] == 2 and by_bin["[0.6, 1]"]["culprit_right"] == 0.5
-    assert by_bin["[0, 0.2)"]["culprit_right"] == 0.0
-    assert by_bin["[0.35, 0.6)"]["culprit_right"] == 1.0
-    assert by_bin["[0.2, 0.35)"]["reports"] == 0 and by_bin["[0.2, 0.35)"]["culprit_right"] is None
+    assert by_bin["[0.85, 1]"]["reports"] == 2 and by_bin["[0.85, 1]"]["culprit_right"] == 0.5
+    assert by_bin["[0, 0.5)"]["culprit_right"] == 0.0
+    assert by_bin["[0.5, 0.7)"]["culprit_right"] == 1.0
+    assert by_bin["[0.7, 0.85)"]["reports"] == 0 and by_bin["[0.7, 0.85)"]["culprit_right"] is None

@@ -58,7 +58,7 @@ def make_report() -> Report:
         "orders", "latency", "symptom-only", 3.0, T0 + 40, ("orders", "checkout"), 0.5
     )
     incident = Incident("INC-7", TimeRange(T0 - 300, T0 + 600), T0 + 60, "checkout", "errors")
-    return Report(incident, (culprit, other), confidence=0.72, findings_count=9)
+    return Report(incident, (culprit, other), confidence=0.92, findings_count=9)
 
 
 @pytest.fixture

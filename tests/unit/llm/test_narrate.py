@@ -19,7 +19,7 @@ def test_the_template_names_culprit_fault_path_confidence_and_top_evidence(
     narrative = template_narrative(report)
     assert narrative.source == "template"
     summary = narrative.summary
-    for part in ("orders-db", "pool", "high confidence 0.72", "orders-db -> orders -> checkout"):
+    for part in ("orders-db", "pool", "high confidence 0.92", "orders-db -> orders -> checkout"):
         assert part in summary, part
     assert "2023-01-29T10:03:20Z" in summary
     assert EVIDENCE[0].statement in summary

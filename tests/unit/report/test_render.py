@@ -45,7 +45,7 @@ CULPRIT = RootCause(
 )
 
 
-def _report(candidates: tuple[RootCause, ...] = (CULPRIT,), confidence: float = 0.8) -> Report:
+def _report(candidates: tuple[RootCause, ...] = (CULPRIT,), confidence: float = 0.9) -> Report:
     return Report(INCIDENT, candidates, confidence, missing=("traces: none in window",))
 
 
@@ -102,12 +102,12 @@ def test_empty_report_says_no_root_cause() -> None:
     ("value", "label"),
     [
         (1.0, "high"),
-        (0.6, "high"),
-        (0.59, "medium"),
-        (0.35, "medium"),
-        (0.34, "low"),
-        (0.2, "low"),
-        (0.19, "inconclusive"),
+        (0.85, "high"),
+        (0.84, "medium"),
+        (0.7, "medium"),
+        (0.69, "low"),
+        (0.5, "low"),
+        (0.49, "inconclusive"),
         (0.0, "inconclusive"),
     ],
 )

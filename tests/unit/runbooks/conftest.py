@@ -14,7 +14,7 @@ import pytest
 from warroom.gym.case import GymCase
 from warroom.gym.simulator import generate
 from warroom.model import Report
-from warroom.pipeline import investigate
+from warroom.planner import investigate
 from warroom.runbooks import Runbook, from_report, report_from_json
 
 REPORTS = Path(__file__).with_name("gym_reports.json")
@@ -45,9 +45,13 @@ def pool_case() -> Iterator[GymCase]:
 
 @pytest.fixture(scope="session")
 def pool_report(pool_case: GymCase) -> Report:
-    """warroom's report on pool_case."""
+    """warroom's report on pool_case (the ranking's, calibrated, as before the director)."""
     return investigate(
-        pool_case.incident, pool_case.store, pool_case.baseline, pool_case.graph_edges
+        pool_case.incident,
+        pool_case.store,
+        pool_case.baseline,
+        pool_case.graph_edges,
+        planner="ranking",
     ).report
 
 
