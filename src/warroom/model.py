@@ -222,7 +222,7 @@ class ModelRejection:
     """A language model output (or failed call) that the report did not use, and why."""
 
     task: str  # narrate, judge, plan, summarise
-    reason: str  # timeout, unavailable, invalid_output, ungrounded_number
+    reason: str  # timeout, unavailable, invalid_output, ungrounded_number, budget
     detail: str
     attempt: int = 1  # 2 for the one repair attempt
 

@@ -157,6 +157,11 @@ def direct(
             pool.close()
     if router is not None:
         rejections += _judged(router, hypotheses, trail)
+        if router.exhausted:
+            trail.append(
+                f"budget: the model token budget is spent ({router.tokens_spent} of "
+                f"{router.token_budget}); what was left to ask the model fell back to rules"
+            )
     wall = time.perf_counter() - started
     trail.append(
         f"checks took {wall:.2f} s of wall clock for {agent_s:.2f} s of agent time "

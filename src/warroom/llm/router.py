@@ -4,6 +4,7 @@ narrate) goes to the model configured for it, or to none (the deterministic fall
 A config file (TOML):
 
     audit = ".warroom/llm-audit.jsonl"     # where every prompt is recorded
+    token_budget = 20000                    # per investigation; then deterministic fallbacks
 
     [models.local]                          # named models, reusable across tasks
     spec = "openai:http://127.0.0.1:8000/v1#qwen2.5-7b"
@@ -25,6 +26,7 @@ Tasks not listed use no model. Paths are relative to the working directory.
 from __future__ import annotations
 
 import os
+import threading
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -36,6 +38,8 @@ from warroom.errors import InputError
 from warroom.llm.audit import DEFAULT_AUDIT, AuditLog
 from warroom.llm.backend import BackendOptions, ModelBackend, parse_spec
 from warroom.llm.schemas import TASKS
+
+CHARS_PER_TOKEN = 4
 
 
 class _Strict(BaseModel):
@@ -72,6 +76,7 @@ class LlmConfig(_Strict):
     """The whole config file."""
 
     audit: str | None = None
+    token_budget: int | None = Field(default=None, gt=0)
     models: dict[str, ModelConfig] = Field(default_factory=dict)
     tasks: TasksConfig = Field(default_factory=TasksConfig)
 
@@ -92,14 +97,39 @@ class Router:
     router = Router.from_spec("replay:calls.jsonl")   # every task to one backend
     router = Router.from_config(Path("llm.toml"))      # per-task models
     router.route("narrate")                            # a Route, or None: use the fallback
+
+    With a token budget, calls stop once the tokens spent reach it: every task then takes its
+    deterministic fallback, recorded as a "budget" rejection. Tokens are estimated from the
+    text (about 4 characters a token): the backend seam returns text only, and an estimate
+    that is the same for every server is what a budget needs.
     """
 
-    def __init__(self, routes: Mapping[str, Route], audit: AuditLog | None = None) -> None:
+    def __init__(
+        self,
+        routes: Mapping[str, Route],
+        audit: AuditLog | None = None,
+        token_budget: int | None = None,
+    ) -> None:
         unknown = set(routes) - set(TASKS)
         if unknown:
             raise InputError(f"unknown task(s) {sorted(unknown)}; known: {', '.join(TASKS)}")
+        if token_budget is not None and token_budget <= 0:
+            raise InputError(f"a model token budget must be positive, not {token_budget}")
         self.routes = dict(routes)
         self.audit = audit
+        self.token_budget = token_budget
+        self.tokens_spent = 0
+        self._lock = threading.Lock()
+
+    def spend(self, text_chars: int) -> None:
+        """Count the tokens of one call (its prompt and reply, in characters)."""
+        with self._lock:
+            self.tokens_spent += -(-text_chars // CHARS_PER_TOKEN)
+
+    @property
+    def exhausted(self) -> bool:
+        """Whether the token budget is spent (never, without one)."""
+        return self.token_budget is not None and self.tokens_spent >= self.token_budget
 
     @classmethod
     def none(cls) -> Router:
@@ -113,6 +143,7 @@ class Router:
         audit: Path | None = None,
         timeout: float = 30.0,
         api_key: str | None = None,
+        token_budget: int | None = None,
     ) -> Router:
         """Every task to the one backend `spec` names (`none` routes nothing); calls are
         audited to `audit` (default .warroom/llm-audit.jsonl)."""
@@ -120,12 +151,15 @@ class Router:
         if backend is None:
             return cls.none()
         route = Route(backend, timeout=timeout)
-        return cls({task: route for task in TASKS}, AuditLog(audit or DEFAULT_AUDIT))
+        routes = {task: route for task in TASKS}
+        return cls(routes, AuditLog(audit or DEFAULT_AUDIT), token_budget)
 
     @classmethod
-    def from_config(cls, path: Path, audit: Path | None = None) -> Router:
+    def from_config(
+        cls, path: Path, audit: Path | None = None, token_budget: int | None = None
+    ) -> Router:
         """The routes a TOML config file describes; InputError naming the bad key otherwise.
-        `audit` (the CLI's --llm-audit) overrides the file's `audit` key."""
+        `audit` and `token_budget` (the CLI's --llm-audit, --llm-tokens) override the file's."""
         config = load_config(path)
         # One backend per model, shared by the tasks that use it: a replay script is one
         # sequence of calls, and an HTTP client keeps one connection pool.
@@ -142,7 +176,8 @@ class Router:
             if backend is not None:
                 routes[task] = Route(backend, entry.timeout, entry.max_tokens, entry.temperature)
         audit = audit or (Path(config.audit) if config.audit else DEFAULT_AUDIT)
-        return cls(routes, AuditLog(audit) if routes else None)
+        budget = token_budget or config.token_budget
+        return cls(routes, AuditLog(audit) if routes else None, budget)
 
     def route(self, task: str) -> Route | None:
         """The route of `task`, or None when no model is configured for it."""

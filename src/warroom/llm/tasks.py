@@ -38,6 +38,7 @@ class Reason(StrEnum):
     UNAVAILABLE = "unavailable"
     INVALID_OUTPUT = "invalid_output"  # not JSON, or not the schema
     UNGROUNDED = "ungrounded_number"  # states a number the evidence does not hold
+    BUDGET = "budget"  # the investigation's model token budget was spent: not called
 
 
 @dataclass(frozen=True)
@@ -111,9 +112,11 @@ def run_task(
     if route is None:
         return TaskResult(fallback, "fallback", template=spec.template)
     run = _Run(spec, route, router, evidence, context, context.facts())
+    output, reply = None, None
     messages = _redacted_prompt(run)
-    output, reply = _attempt(run, messages, 1)
-    if output is None and reply is not None:  # a bad reply, not a failed call: one repair
+    if _affordable(run, 1):
+        output, reply = _attempt(run, messages, 1)
+    if output is None and reply is not None and _affordable(run, 2):  # a bad reply: one repair
         messages = messages + _repair(run, reply)
         output, _ = _attempt(run, messages, 2)
     source: Literal["model", "fallback"] = "model" if output is not None else "fallback"
@@ -125,6 +128,16 @@ def run_task(
         route.backend.name,
         spec.template,
     )
+
+
+def _affordable(run: _Run[OutT], attempt: int) -> bool:
+    """Whether the token budget allows another call; if not, say so as a rejection."""
+    router = run.router
+    if not router.exhausted:
+        return True
+    detail = f"model token budget spent ({router.tokens_spent} of {router.token_budget})"
+    run.rejections.append(Rejection(Reason.BUDGET, detail, attempt))
+    return False
 
 
 def _redacted_prompt(run: _Run[OutT]) -> list[Message]:
@@ -174,6 +187,7 @@ def _attempt(
         output, rejection = _accept(run, reply, attempt)
     if rejection is not None:
         run.rejections.append(rejection)
+    run.router.spend(sum(len(m.content) for m in messages) + len(reply or ""))
     _audit(run, messages, attempt, reply, failure, rejection)
     return output, reply
 

@@ -102,6 +102,23 @@ def test_a_model_judge_is_one_more_check_and_its_bad_output_is_recorded(tmp_path
 
 
 @pytest.mark.slow
+def test_a_spent_token_budget_ends_the_model_calls_not_the_investigation(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from warroom.llm import Router
+
+    script = tmp_path / "calls.jsonl"
+    script.write_text('{"content": "{\\"steps\\": []}"}\n' * 6)  # plan: no extra checks
+    router = Router.from_spec(f"replay:{script}", audit=tmp_path / "a.jsonl", token_budget=100)
+    case = generate("shop", "cpu-hog", 2)
+    first = investigate(case.incident, case.store, case.baseline, case.graph_edges)
+    result = direct(first, case.incident, case.store, case.baseline, router=router)
+    assert result.report.candidates[0].service == case.truth.service
+    assert router.exhausted
+    reasons = [(r.task, r.reason) for r in result.report.model_rejections]
+    assert reasons and set(reasons) == {("judge", "budget")}  # the plan call spent it all
+    assert any(t.startswith("budget: the model token budget is spent") for t in result.trail)
+
+
+@pytest.mark.slow
 def test_the_code_actor_follows_stack_frames_to_the_last_commit(tmp_path) -> None:  # type: ignore[no-untyped-def]
     import subprocess
 

@@ -97,6 +97,15 @@ model = "none"
     assert "narrate: openai:" in router.describe()
 
 
+def test_the_token_budget_comes_from_the_file_unless_the_cli_says(
+    tmp_path: Path, script: Path
+) -> None:
+    path = _config(tmp_path, f'token_budget = 900\n[tasks.judge]\nmodel = "replay:{script}"\n')
+    assert Router.from_config(path).token_budget == 900
+    assert Router.from_config(path, token_budget=50).token_budget == 50
+    assert Router.from_spec(f"replay:{script}", token_budget=7).token_budget == 7
+
+
 def test_a_spec_can_stand_in_for_a_model_name(tmp_path: Path) -> None:
     path = _config(tmp_path, '[tasks.judge]\nmodel = "openai:http://127.0.0.1:1/v1#m"\n')
     route = Router.from_config(path).route("judge")
@@ -120,6 +129,7 @@ def test_a_spec_can_stand_in_for_a_model_name(tmp_path: Path) -> None:
             "models.m.api_key_env: environment variable WARROOM_TEST_NO_SUCH_KEY",
         ),
         ("audit = [1]\n", "audit"),
+        ("token_budget = 0\n", "token_budget"),
         ("[tasks\n", "not valid TOML"),
     ],
 )

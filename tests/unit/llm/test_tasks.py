@@ -143,3 +143,33 @@ def test_parse_json_tolerates_wrapping(text: str) -> None:
 def test_parse_json_still_rejects_non_json() -> None:
     with pytest.raises(ValueError):
         parse_json("The root cause is orders-db.")
+
+
+def test_a_spent_token_budget_stops_calling_the_model(tmp_path: Path, report: Report) -> None:
+    router, replay = _router(tmp_path, "not json at all", json.dumps(GOOD), json.dumps(GOOD))
+    router.token_budget = 50  # far less than one prompt: the first call spends it all
+    first = narrate(router, report)
+    assert first is not None and len(replay.calls) == 1  # no repair: the budget is spent
+    assert router.exhausted and router.tokens_spent > 50
+    assert [r.reason for r in first.rejections] == [Reason.INVALID_OUTPUT, Reason.BUDGET]
+    second = narrate(router, report)
+    assert second is not None and second.source == "fallback"
+    assert len(replay.calls) == 1  # never asked
+    [rejection] = second.rejections
+    assert rejection.reason is Reason.BUDGET and "of 50" in rejection.detail
+    assert any("rejected budget" in line for line in second.notes("narrate"))
+
+
+def test_without_a_budget_tokens_are_counted_but_never_stop_a_call(
+    tmp_path: Path, report: Report
+) -> None:
+    router, replay = _router(tmp_path, json.dumps(GOOD))
+    narrate(router, report)
+    assert router.tokens_spent > 0 and not router.exhausted
+
+
+def test_a_budget_must_be_positive() -> None:
+    from warroom.errors import InputError
+
+    with pytest.raises(InputError, match="positive"):
+        Router({}, token_budget=0)
