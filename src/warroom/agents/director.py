@@ -157,6 +157,7 @@ def direct(
             pool.close()
     if router is not None:
         rejections += _judged(router, hypotheses, trail)
+        rejections += _summarised(router, hypotheses, facts, trail)
         if router.exhausted:
             trail.append(
                 f"budget: the model token budget is spent ({router.tokens_spent} of "
@@ -271,6 +272,35 @@ def _judged(router: Router, hypotheses: list[Hypothesis], trail: list[str]) -> l
         )
         trail.append(f"model judge: {c.service} {verdict.verdict}: {verdict.reason}")
     return rejections
+
+
+SUMMARISED_LINES = 12
+
+
+def _summarised(
+    router: Router, hypotheses: list[Hypothesis], facts: CaseFacts, trail: list[str]
+) -> list[ModelRejection]:
+    """With a model routed for 'summarise': what the leading suspect's logs say, in a few
+    sentences for the trail. The fallback (no model, or a rejected reply) adds nothing: the
+    report already lists the log findings themselves."""
+    if router.route("summarise") is None or not hypotheses:
+        return []
+    from warroom.llm import summarise
+    from warroom.llm.schemas import LogSummary, SummariseInput
+
+    service = _by_belief(hypotheses)[0].candidate.service
+    logs = [f for f in facts.of(service) if f.modality is Modality.LOG]
+    evidence = [e for f in logs for e in f.evidence]
+    if not evidence:
+        return []
+    lines = [e.statement for e in evidence][:SUMMARISED_LINES]
+    empty = LogSummary(summary="(no model summary)")
+    result = summarise(router, SummariseInput(service=service, lines=lines), evidence, empty)
+    if result.source == "model":
+        trail.append(f"model log summary of {service}: {result.output.summary}")
+    return [
+        ModelRejection("summarise", r.reason.value, r.detail, r.attempt) for r in result.rejections
+    ]
 
 
 def _span(

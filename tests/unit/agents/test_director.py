@@ -119,6 +119,30 @@ def test_a_spent_token_budget_ends_the_model_calls_not_the_investigation(tmp_pat
 
 
 @pytest.mark.slow
+def test_a_model_summarises_the_leaders_logs_and_an_invented_number_is_rejected(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from warroom.llm.replay import Replay
+    from warroom.llm.router import Route, Router
+
+    good = {"summary": "payment keeps failing its charges; the errors began with the deploy."}
+    invented = {"summary": "payment failed 4711 charges."}
+    case = generate("shop", "bad-deploy", 1)
+    first = investigate(case.incident, case.store, case.baseline, case.graph_edges)
+    for reply, kept in ((good, True), (invented, False)):
+        replay = Replay.from_jsonl(
+            "\n".join(json.dumps({"content": json.dumps(reply)}) for _ in "ab")
+        )
+        router = Router({"summarise": Route(replay)})
+        result = direct(first, case.incident, case.store, case.baseline, router=router)
+        summaries = [t for t in result.trail if t.startswith("model log summary of")]
+        assert bool(summaries) is kept
+        rejected = [r.reason for r in result.report.model_rejections if r.task == "summarise"]
+        assert rejected == ([] if kept else ["ungrounded_number", "ungrounded_number"])
+        if kept:
+            assert good["summary"] in summaries[0]
+            assert "log:" in replay.calls[0][1].content  # the leader's log lines were sent
+
+
+@pytest.mark.slow
 def test_the_code_actor_follows_stack_frames_to_the_last_commit(tmp_path) -> None:  # type: ignore[no-untyped-def]
     import subprocess
 
