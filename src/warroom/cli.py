@@ -136,18 +136,29 @@ LlmAuditOption = Annotated[
         help="Where every model call is recorded (default .warroom/llm-audit.jsonl).",
     ),
 ]
+LlmTokensOption = Annotated[
+    int | None,
+    typer.Option(
+        "--llm-tokens",
+        min=1,
+        help="Model token budget for the investigation (estimated from the text); once spent, "
+        "the rest is deterministic. Default: no limit (or the config file's token_budget).",
+    ),
+]
 
 
-def _router(llm: str, llm_config: Path | None, llm_audit: Path | None) -> Router:
+def _router(
+    llm: str, llm_config: Path | None, llm_audit: Path | None, llm_tokens: int | None = None
+) -> Router:
     """The model router the --llm options describe; InputError for a bad spec or config."""
     from warroom.llm import Router
 
     if llm_config is not None:
         if llm.strip().lower() != "none":
             raise WarroomError("give --llm or --llm-config, not both")
-        return Router.from_config(llm_config, audit=llm_audit)
+        return Router.from_config(llm_config, audit=llm_audit, token_budget=llm_tokens)
     api_key = os.environ.get("WARROOM_LLM_API_KEY")
-    return Router.from_spec(llm, audit=llm_audit, api_key=api_key)
+    return Router.from_spec(llm, audit=llm_audit, api_key=api_key, token_budget=llm_tokens)
 
 
 def _narrated(report: Report, router: Router) -> Report:
@@ -177,6 +188,7 @@ def investigate(
     llm: LlmOption = "none",
     llm_config: LlmConfigOption = None,
     llm_audit: LlmAuditOption = None,
+    llm_tokens: LlmTokensOption = None,
     planner: PlannerOption = DEFAULT_PLANNER,
     runbooks: RunbooksOption = None,
     trace_out: TraceOutOption = None,
@@ -184,7 +196,7 @@ def investigate(
 ) -> None:
     """Investigate one case of a public data set and print the report."""
     try:
-        router = _router(llm, llm_config, llm_audit)
+        router = _router(llm, llm_config, llm_audit, llm_tokens)
         with console.status(f"loading {dataset.value} case {case or '(first)'}..."):
             loaded = _load(dataset, root, case)
         tracer = _tracer(trace_out)
@@ -445,6 +457,7 @@ def gym_run(
     llm: LlmOption = "none",
     llm_config: LlmConfigOption = None,
     llm_audit: LlmAuditOption = None,
+    llm_tokens: LlmTokensOption = None,
     planner: PlannerOption = DEFAULT_PLANNER,
     runbooks: RunbooksOption = None,
     trace_out: TraceOutOption = None,
@@ -455,7 +468,7 @@ def gym_run(
     from warroom.gym.simulator import Knobs, generate
 
     try:
-        router = _router(llm, llm_config, llm_audit)
+        router = _router(llm, llm_config, llm_audit, llm_tokens)
         check_planner(planner)
     except WarroomError as err:
         _fail(err)
@@ -533,6 +546,13 @@ def _suite_plan(suite: str) -> list[SuiteCase]:
     return suites()[suite]
 
 
+class CaseExecutor(StrEnum):
+    """Where gym bench runs its cases."""
+
+    local = "local"
+    ray = "ray"
+
+
 @gym_app.command("bench")
 def gym_bench(
     suite: SuiteOption = "smoke",
@@ -546,25 +566,52 @@ def gym_bench(
             "each on the same generated cases: an ablation."
         ),
     ] = DEFAULT_PLANNER,
+    workers: Annotated[
+        int,
+        typer.Option(
+            "--workers",
+            min=1,
+            help="Cases at once: 1 runs them one after another; more use that many processes "
+            "(with --executor ray and no address: a local Ray instance with that many CPUs).",
+        ),
+    ] = 1,
+    executor: Annotated[
+        CaseExecutor,
+        typer.Option(help="local: this machine; ray: Ray tasks (pip install 'warroom\\[ray]')."),
+    ] = CaseExecutor.local,
+    ray_address: Annotated[
+        str | None,
+        typer.Option(
+            "--ray-address",
+            help="With --executor ray: the cluster to join ('auto', 'ray://head:10001'), whose "
+            "nodes have warroom installed; none starts a local instance.",
+        ),
+    ] = None,
 ) -> None:
     """Run a suite of generated incidents: AC@k, Avg@5, fault type, path, false alarms, time."""
     from warroom.gym.bench import compare_planners
+    from warroom.gym.parallel import make_runner
 
     try:
         planners = [check_planner(p.strip()) for p in planner.split(",") if p.strip()]
+        if ray_address and executor is not CaseExecutor.ray:
+            raise WarroomError("--ray-address needs --executor ray")
     except WarroomError as err:
         _fail(err)
         return
+    runner = make_runner(workers, executor is CaseExecutor.ray, ray_address)
     total = len(_suite_plan(suite)) * seeds
-    with _progress() as progress:
-        task = progress.add_task(f"gym {suite}", total=total, case="")
+    try:
+        with _progress() as progress:
+            task = progress.add_task(f"gym {suite}", total=total, case="")
 
-        def step(case_id: str) -> None:
-            progress.update(
-                task, advance=0 if progress.tasks[0].fields["case"] == "" else 1, case=case_id
-            )
+            def step(case_id: str) -> None:  # called as each case finishes, in any order
+                progress.update(task, advance=1, case=case_id)
 
-        results = compare_planners(suite, seeds, seed_offset, planners, progress=step)
+            results = compare_planners(suite, seeds, seed_offset, planners, step, runner=runner)
+    except WarroomError as err:  # e.g. --executor ray without ray installed
+        _fail(err)
+        return
     if as_json:
         document = {name: r.to_json() for name, r in results.items()}
         out.print_json(json.dumps(document if len(results) > 1 else document[planners[0]]))
@@ -643,6 +690,33 @@ def _print_gym(result: GymBench) -> None:
     for c in result.scores:
         if c.error:
             out.print(f"[red]failed[/] {_variant(c.case_id, '', c.variant)}: {c.error}")
+
+
+@gym_app.command("calibrate")
+def gym_calibrate(
+    runs: Annotated[
+        list[Path], typer.Argument(help="JSON files written by `warroom gym bench --json`.")
+    ],
+    output: Annotated[
+        Path, typer.Option("--out", help="Where to write the calibration table (JSON).")
+    ] = Path("calibration.json"),
+) -> None:
+    """Fit the confidence calibration (raw score -> share of reports that were right) per
+    planner from gym runs; ship it as src/warroom/causal/calibration.json."""
+    from warroom.gym.calibrate import calibrate
+
+    try:
+        table = calibrate(runs)
+        table.save(output)
+    except (WarroomError, OSError) as err:
+        _fail(err)
+        return
+    for planner, mapped in table.maps.items():
+        knots = ", ".join(
+            f"{r:.2f}->{p:.2f}" for r, p in zip(mapped.raw, mapped.probability, strict=True)
+        )
+        console.print(f"{planner}: {mapped.reports} reports; {knots}")
+    console.print(f"written to {output}")
 
 
 @gym_app.command("export")

@@ -9,11 +9,11 @@
 Each call keeps the caller's trace context, so the spans of a batch nest under the span that
 was open when `map` was called (e.g. the director's "round 2" span).
 
-Only a thread pool ships today. Agents spend their time in numpy/scipy and DuckDB, which
-release the GIL for the heavy parts, and the context holds one in-process DuckDB store that
-cannot be pickled. A process or Ray executor would need calls that rebuild their context on
-the worker (a store opened read-only from a file path); not worth it until one investigation
-outgrows one machine.
+Within one investigation only a thread pool ships: agents spend their time in numpy/scipy and
+DuckDB, which release the GIL for the heavy parts, and the context holds one in-process DuckDB
+store that cannot be pickled. Many investigations spread over processes or a Ray cluster
+instead (gym/parallel.py: each worker builds its own case and store), which is where the
+machines are needed: a benchmark or a training-data run, not one 3 a.m. incident.
 """
 
 from __future__ import annotations

@@ -84,7 +84,7 @@ def template_findings(
     for e in incident:
         first_seen.setdefault((e.service, e.key), e.time)
     findings = []
-    for key in set(base) | set(inc):
+    for key in sorted(set(base) | set(inc)):  # sorted: ties break alike in every process
         service = key[0]
         if base_total[service] == 0 or inc_total[service] == 0:
             continue  # no baseline for this service: nothing to compare with

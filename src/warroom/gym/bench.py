@@ -6,19 +6,24 @@ the generator rejects with a ValueError is recorded once as skipped.
 
     bench = run_suite("smoke", seeds=3)
     print(bench.summary["AC@1"], bench.summary["by_fault"]["cpu-hog"])
+    bench = run_suite("standard", seeds=3, runner=ProcessRunner(workers=4))  # same scores
+
+A runner (gym/parallel.py) gets one CaseJob per (case, seed): names and numbers only. The
+worker generates the case from its seed, investigates and scores it, and closes the store.
 """
 
 from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field, fields, is_dataclass, replace
-from functools import cache
+from functools import cache, partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from warroom.gym.case import GymCase
+from warroom.gym.parallel import CaseRunner, SerialRunner
 from warroom.gym.scoring import TOP_K, CaseScore, failed_score, score_case, summarize
 from warroom.model import Report, iso
 from warroom.pipeline import SLO_PREFIX
@@ -140,23 +145,16 @@ def run_suite(
     generate: Generate | None = None,
     cases: Sequence[SuiteCase] | None = None,
     planner: str = DEFAULT_PLANNER,
+    runner: CaseRunner | None = None,
 ) -> GymBench:
     """Every case of a suite for seeds seed_offset .. seed_offset+seeds-1, scored and summed.
 
-    `cases` replaces the suite's (topology, fault, knobs) list (tests, ad-hoc runs).
+    `cases` replaces the suite's (topology, fault, knobs) list (tests, ad-hoc runs); `runner`
+    spreads the cases over processes or a Ray cluster (default: one after another, here).
     """
-    plan = _plan(suite, seeds, cases)
-    scores: list[CaseScore] = []
-    skipped: list[Skipped] = []
-    for outcome in _iter_cases(plan, seeds, seed_offset, generate, progress, None, planner):
-        if isinstance(outcome, Skipped):
-            skipped.append(outcome)
-        else:
-            scores.append(outcome)
-    summary = summarize(scores)
-    summary["skipped"] = len(skipped)
-    summary["planner"] = planner
-    return GymBench(suite, seeds, seed_offset, tuple(scores), summary, tuple(skipped))
+    return compare_planners(
+        suite, seeds, seed_offset, (planner,), progress, generate, cases, runner
+    )[planner]
 
 
 def compare_planners(
@@ -167,50 +165,21 @@ def compare_planners(
     progress: Progress | None = None,
     generate: Generate | None = None,
     cases: Sequence[SuiteCase] | None = None,
+    runner: CaseRunner | None = None,
 ) -> dict[str, GymBench]:
     """An ablation on identical cases: each case is generated once and investigated by every
     planner (each from scratch, so its seconds are its own)."""
     plan = _plan(suite, seeds, cases)
-    scores: dict[str, list[CaseScore]] = {p: [] for p in planners}
-    skipped: list[Skipped] = []
-    simulate = generate or _simulator()
-    for topology, fault, knobs in plan:
-        for seed in range(seed_offset, seed_offset + seeds):
-            if progress:
-                progress(f"{topology}/{fault}/{seed}")
-            variant = knobs_label(knobs)
-            try:
-                case = simulate(topology, fault, seed, knobs)
-            except ValueError as err:
-                skipped.append(Skipped(topology, fault, variant, str(err)))
-                break
-            try:
-                for planner in planners:
-                    scores[planner].append(_scored(case, variant, planner))
-            finally:
-                case.store.close()
+    jobs = _jobs(plan, seeds, seed_offset, planners, generate)
+    scored, skipped = _collect(_outcomes(jobs, runner or SerialRunner(), progress), seeds)
     out = {}
-    for planner, items in scores.items():
+    for column, planner in enumerate(planners):
+        items = tuple(scores[column] for scores in scored)
         summary = summarize(items)
         summary["skipped"] = len(skipped)
         summary["planner"] = planner
-        out[planner] = GymBench(suite, seeds, seed_offset, tuple(items), summary, tuple(skipped))
+        out[planner] = GymBench(suite, seeds, seed_offset, items, summary, tuple(skipped))
     return out
-
-
-def _simulator() -> Generate:
-    from warroom.gym.simulator import generate as simulate
-
-    return simulate
-
-
-def _scored(case: GymCase, variant: str, planner: str) -> CaseScore:
-    started = time.perf_counter()
-    try:
-        return _investigate(case, variant, None, planner)
-    except Exception as err:  # the gym runner is an edge: one broken case must not end the suite
-        elapsed = time.perf_counter() - started
-        return failed_score(case.topology, case.fault, case.seed, err, elapsed, variant)
 
 
 def export_jsonl(
@@ -226,9 +195,9 @@ def export_jsonl(
     """Write one JSON line per investigated case (context, expected answer, rewards).
 
     Skipped and failed cases have no report to learn from and are left out. Returns the number
-    of lines written.
+    of lines written. Runs here, one case after another: the lines are written as cases finish.
     """
-    plan = _plan(suite, seeds, cases)
+    jobs = _jobs(_plan(suite, seeds, cases), seeds, seed_offset, (planner,), generate)
     written = 0
     with path.open("w", encoding="utf-8") as sink:
 
@@ -237,8 +206,7 @@ def export_jsonl(
             sink.write(json.dumps(export_record(case, report, score)) + "\n")
             written += 1
 
-        for _ in _iter_cases(plan, seeds, seed_offset, generate, progress, record, planner):
-            pass
+        _outcomes(jobs, SerialRunner(), progress, partial(run_job, record=record))
     return written
 
 
@@ -252,56 +220,112 @@ def _plan(suite: str, seeds: int, cases: Sequence[SuiteCase] | None) -> list[Sui
     return suites()[suite]
 
 
-def _iter_cases(
+@dataclass(frozen=True)
+class CaseJob:
+    """One (case, seed) for a worker, which generates the case itself from the seed (the
+    simulator is deterministic), so only names and numbers travel, never a DuckDB store.
+
+    `generate` None means the simulator; anything else must pickle for a process or Ray runner.
+    """
+
+    topology: str
+    fault: str
+    seed: int
+    knobs: Knobs
+    planners: tuple[str, ...]
+    generate: Generate | None = None
+
+    @property
+    def label(self) -> str:
+        """'topology/fault/seed', as progress shows it."""
+        return f"{self.topology}/{self.fault}/{self.seed}"
+
+
+# One score per planner, or the generator's rejection.
+Outcome = tuple[CaseScore, ...] | Skipped
+
+
+def run_job(job: CaseJob, record: Record | None = None) -> Outcome:
+    """Generate one case, investigate and score it with each planner, close its store.
+
+    Never raises: the gym runner is an edge, so a broken case is a failed score and the suite
+    goes on. `record` sees each report while the store is open (export; this process only).
+    """
+    variant = knobs_label(job.knobs)
+    started = time.perf_counter()
+    try:
+        case = (job.generate or _simulator())(job.topology, job.fault, job.seed, job.knobs)
+    except ValueError as err:
+        return Skipped(job.topology, job.fault, variant, str(err))
+    except Exception as err:
+        seconds = time.perf_counter() - started
+        failed = failed_score(job.topology, job.fault, job.seed, err, seconds, variant)
+        return (failed,) * len(job.planners)
+    try:
+        return tuple(_scored(case, variant, planner, record) for planner in job.planners)
+    finally:
+        case.store.close()
+
+
+def _simulator() -> Generate:
+    from warroom.gym.simulator import generate as simulate
+
+    return simulate
+
+
+def _jobs(
     plan: Sequence[SuiteCase],
     seeds: int,
     seed_offset: int,
+    planners: Sequence[str],
     generate: Generate | None,
+) -> list[CaseJob]:
+    """Every (case, seed) of the plan, seeds of one combination next to each other."""
+    return [
+        CaseJob(topology, fault, seed, knobs, tuple(planners), generate)
+        for topology, fault, knobs in plan
+        for seed in range(seed_offset, seed_offset + seeds)
+    ]
+
+
+def _outcomes(
+    jobs: Sequence[CaseJob],
+    runner: CaseRunner,
     progress: Progress | None,
-    record: Record | None,
-    planner: str = DEFAULT_PLANNER,
-) -> Iterator[CaseScore | Skipped]:
-    """Each (case, seed) in order; a rejected combination is skipped for all its seeds."""
-    if generate is None:
-        from warroom.gym.simulator import generate as simulate
-
-        generate = simulate
-    for topology, fault, knobs in plan:
-        rejected = False
-        for seed in range(seed_offset, seed_offset + seeds):
-            if progress:
-                progress(f"{topology}/{fault}/{seed}")
-            if rejected:
-                continue
-            outcome = _run_one(generate, topology, fault, seed, knobs, record, planner)
-            rejected = isinstance(outcome, Skipped)
-            yield outcome
+    work: Callable[[CaseJob], Outcome] = run_job,
+) -> list[Outcome]:
+    """Each job's outcome in job order, whatever order the runner finishes them in."""
+    done: dict[int, Outcome] = {}
+    for index, outcome in runner.map(work, jobs):
+        done[index] = outcome
+        if progress:
+            progress(jobs[index].label)
+    return [done[index] for index in range(len(jobs))]
 
 
-def _run_one(
-    generate: Generate,
-    topology: str,
-    fault: str,
-    seed: int,
-    knobs: Knobs,
-    record: Record | None,
-    planner: str = DEFAULT_PLANNER,
-) -> CaseScore | Skipped:
-    variant = knobs_label(knobs)
-    started = time.perf_counter()
-    try:
-        case = generate(topology, fault, seed, knobs)
-    except ValueError as err:
-        return Skipped(topology, fault, variant, str(err))
-    except Exception as err:  # the gym runner is an edge: one broken case must not end the suite
-        return failed_score(topology, fault, seed, err, time.perf_counter() - started, variant)
+def _collect(
+    outcomes: Sequence[Outcome], seeds: int
+) -> tuple[list[tuple[CaseScore, ...]], list[Skipped]]:
+    """Scores in plan order; a rejected combination is skipped once and its later seeds are
+    dropped, as in a run that stops generating it at the first rejection."""
+    scored: list[tuple[CaseScore, ...]] = []
+    skipped: list[Skipped] = []
+    for start in range(0, len(outcomes), seeds):
+        for outcome in outcomes[start : start + seeds]:
+            if isinstance(outcome, Skipped):
+                skipped.append(outcome)
+                break
+            scored.append(outcome)
+    return scored, skipped
+
+
+def _scored(case: GymCase, variant: str, planner: str, record: Record | None) -> CaseScore:
     started = time.perf_counter()
     try:
         return _investigate(case, variant, record, planner)
-    except Exception as err:
-        return failed_score(topology, fault, seed, err, time.perf_counter() - started, variant)
-    finally:
-        case.store.close()
+    except Exception as err:  # the gym runner is an edge: one broken case must not end the suite
+        elapsed = time.perf_counter() - started
+        return failed_score(case.topology, case.fault, case.seed, err, elapsed, variant)
 
 
 def _investigate(
