@@ -369,11 +369,12 @@ def _bench(
 
 def _print_bench(result: Any) -> None:
     table = Table(title=f"{result.dataset}: {len(result.cases)} cases under {result.root}")
-    for column in ("case", "truth", "rank", "top-1", "seconds"):
+    for column in ("case", "truth", "rank", "top-1", "confidence", "seconds"):
         table.add_column(column)
     for c in result.cases:
         top1 = f"{c.top[0][0]} / {c.top[0][1]}" if c.top else (c.error or "-")
-        table.add_row(c.id, c.truth_service, str(c.rank or "-"), top1[:70], f"{c.seconds:.2f}")
+        row = (c.id, c.truth_service, str(c.rank or "-"), top1[:70], f"{c.confidence:.2f}")
+        table.add_row(*row, f"{c.seconds:.2f}")
     out.print(table)
     summary = Table(title="totals")
     summary.add_column("measure")
@@ -381,6 +382,8 @@ def _print_bench(result: Any) -> None:
     for key, value in result.totals.items():
         if not isinstance(value, dict):
             summary.add_row(key, str(value))
+    for key, value in result.totals.get("calibration", {}).items():
+        summary.add_row(f"confidence {key}", str(value))
     out.print(summary)
     groups = result.totals.get("by_group", {})
     if groups:

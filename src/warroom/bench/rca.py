@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from warroom.bench.scoring import accuracy_at, indicator_matches, rank_of
+from warroom.causal.calibration import brier, expected_calibration_error
 from warroom.datasets import nezha, petshop
 from warroom.datasets.base import LoadedCase
 from warroom.errors import WarroomError
@@ -43,6 +44,7 @@ class CaseResult:
     baseline_top: tuple[str, ...] = ()
     baseline_rank: int | None = None
     error: str | None = None
+    confidence: float = 0.0  # calibrated on the gym (causal/calibration.py)
 
 
 @dataclass(frozen=True)
@@ -103,6 +105,7 @@ def _score(
         seconds=round(time.perf_counter() - started, 3),
         baseline_top=baseline_top,
         baseline_rank=rank_of(truth.service, baseline_top) if baseline_top else None,
+        confidence=inv.report.confidence,
     )
 
 
@@ -207,6 +210,7 @@ def _nezha_totals(results: list[CaseResult]) -> dict[str, Any]:
     )
     totals["by_fault_type"] = _breakdown(scored, lambda r: r.truth_fault)
     totals["by_group"] = _breakdown(scored, lambda r: r.group)
+    totals["calibration"] = _calibration(scored)
     return totals
 
 
@@ -228,7 +232,19 @@ def _petshop_totals(results: list[CaseResult]) -> dict[str, Any]:
     totals["mean_seconds"] = (
         round(float(np.mean([r.seconds for r in results])), 3) if results else 0.0
     )
+    totals["calibration"] = _calibration(scored)
     return totals
+
+
+def _calibration(results: list[CaseResult]) -> dict[str, float | None]:
+    """Does the gym-fitted confidence hold on these cases? Its mean, ECE and Brier score."""
+    confidence = [r.confidence for r in results]
+    right = [r.rank == 1 for r in results]
+    return {
+        "mean_confidence": round(float(np.mean(confidence)), 4) if results else None,
+        "ece": expected_calibration_error(confidence, right) if results else None,
+        "brier": brier(confidence, right) if results else None,
+    }
 
 
 def _breakdown(
