@@ -87,8 +87,8 @@ def _investigate(
     edges = list(graph_edges)
     if inc_spans:
         edges.extend(call_edges([*base_spans, *inc_spans]))
-    findings += _trace_findings(base_spans, inc_spans, missing)
     services = [s for s in store.services() if not s.startswith(SLO_PREFIX)]
+    findings += _trace_findings(base_spans, inc_spans, missing, services)
     graph = service_graph(edges, services)
     exclude = frozenset(s for s in {f.service for f in findings} if s.startswith(SLO_PREFIX))
     changes = store.events(TimeRange(window.start - LOOKBACK_S, window.end))
@@ -221,7 +221,10 @@ def _covered_spans(spans: list[Span], logs: list[LogRecord]) -> list[Span]:
 
 
 def _trace_findings(
-    base_spans: list[Span], inc_spans: list[Span], missing: list[str]
+    base_spans: list[Span],
+    inc_spans: list[Span],
+    missing: list[str],
+    instrumented: Sequence[str] = (),
 ) -> list[Finding]:
     if not inc_spans:
         missing.append("traces: none in the window")
@@ -231,7 +234,8 @@ def _trace_findings(
         return []
     base_calls, inc_calls = sequences.call_events(base_spans), sequences.call_events(inc_spans)
     findings = trace_findings(base_spans, inc_spans)
-    findings += unanswered_findings(base_spans, inc_spans)
+    # Services exporting their own telemetry: without server spans, theirs are lost.
+    findings += unanswered_findings(base_spans, inc_spans, instrumented)
     findings += sequences.broken_transitions(
         sequences.transitions(base_calls),
         sequences.transitions(inc_calls),

@@ -29,7 +29,7 @@ from warroom.agents.executor import AgentCall
 from warroom.causal.fault_types import type_from_text
 from warroom.causal.rank import MIN_SCORE, symptom_family
 from warroom.experts.changes import changes_before
-from warroom.experts.peers import UNANSWERED
+from warroom.experts.peers import UNANSWERED, is_server_latency, peer_of, to_ms
 from warroom.experts.traces import NETWORK
 from warroom.model import (
     Event,
@@ -245,31 +245,40 @@ class ChangeActor(Actor):
 
 
 class NetworkActor(Actor):
-    """Network generalist: when the suspect's own error lines say a call to one of its callees
-    could not even be made — the name did not resolve, the handshake failed, the connection was
-    refused, the third party answered 503/429 — the suspect is reporting its callee's failure.
-    The blame moves to that callee (its own spans may be missing, so nothing else says so)."""
+    """Network generalist: is the suspect reporting a callee's failure or slowness?
+
+    When the suspect's own error lines say a call to one of its callees could not even be
+    made — the name did not resolve, the handshake failed, the connection was refused, the
+    third party answered 503/429 — the suspect is reporting its callee's failure. When its
+    clients' per-peer latency says its own latency rose only by its calls to one callee, it
+    waits for that callee (or the network to it). Either way the blame moves to that callee
+    (its own spans may be missing, so nothing else says so)."""
 
     name = "network"
     CONNECTION = re.compile(
         r"Connection refused|connect timed out|ConnectException|No route to host", re.IGNORECASE
     )
     CONNECTION_TYPES = frozenset({"dns", "tls", "dependency"})
+    # The one slowed callee must account for this share of the suspect's own latency rise.
+    ACCOUNTS_FOR = 0.5
 
     def relevant(self, h: RootCause, facts: CaseFacts) -> bool:
         return bool(facts.callees.get(h.service))
 
     def playbook(self, h: RootCause, facts: CaseFacts) -> list[str]:
         named = self._named(h, facts)
-        if named is None:
+        if named is not None:
+            return [f"count(logs({q(h.service)}, message~{q(named[0])})[window])"]
+        own, peers = _latency_metrics(h.service, facts)
+        if not peers:
             return []
-        callee, _ = named
-        return [f"count(logs({q(h.service)}, message~{q(callee)})[window])"]
+        names = sorted(peers.values()) + ([own] if own else [])
+        return [_rise(h.service, name) for name in names]
 
     def weigh(self, h: RootCause, facts: CaseFacts, results: Results) -> list[Check]:
         named = self._named(h, facts)
         if named is None:
-            return []
+            return self._slow_peer(h, facts, results)
         callee, quoted = named
         evidence = [quoted]
         _, counted, _ = _value(results, self.playbook(h, facts)[0])
@@ -288,6 +297,51 @@ class NetworkActor(Actor):
                     if re.search(rf"(?<![\w-]){re.escape(callee)}(?![\w-])", e.statement):
                         return callee, e
         return None
+
+    def _slow_peer(self, h: RootCause, facts: CaseFacts, results: Results) -> list[Check]:
+        """The one callee whose calls slowed, when they account for the suspect's slowness."""
+        own, peers = _latency_metrics(h.service, facts)
+        slowed = {
+            f.indicator
+            for f in facts.of(h.service)
+            if f.indicator in peers.values() and f.direction > 0 and f.score >= MIN_SCORE
+        }
+        if len(slowed) != 1:
+            return []  # none: not through its calls; several: its own side, or no single one
+        metric = slowed.pop()
+        callee = next(p for p, name in peers.items() if name == metric)
+        edge, edge_evidence, _ = _value(results, _rise(h.service, metric))
+        if edge is None or edge_evidence is None or edge <= 0:
+            return []
+        evidence: tuple[Evidence, ...] = (edge_evidence,)
+        reason = f"its calls to {callee} are {edge * to_ms(metric):.0f} ms slower"
+        if own is not None:
+            rise, own_evidence, _ = _value(results, _rise(h.service, own))
+            if rise is not None and own_evidence is not None:
+                evidence += (own_evidence,)
+                if edge * to_ms(metric) < self.ACCOUNTS_FOR * rise * to_ms(own):
+                    return []  # the calls explain too little of its own slowness
+                reason += f", of its own {rise * to_ms(own):.0f} ms"
+        reason += "; no other callee slowed"
+        return [Check(self.name, "slowed by callee", "refutes", 0.5, reason, evidence, callee)]
+
+
+def _rise(service: str, metric: str) -> str:
+    """How much a metric rose at the end of the window over its baseline."""
+    return f"delta(metric({q(service)}, {q(metric)}){LATE})"
+
+
+def _latency_metrics(service: str, facts: CaseFacts) -> tuple[str | None, dict[str, str]]:
+    """The service's own server latency metric (or None) and its per-callee client latency
+    metrics, by callee."""
+    names = sorted(name for s, name in facts.metric_names if s == service)
+    peers: dict[str, str] = {}
+    for name in names:
+        peer = peer_of(name)
+        if peer is not None and peer != service:
+            peers.setdefault(peer, name)
+    own = next((n for n in names if is_server_latency(n)), None)
+    return own, peers
 
 
 def _connection_failure(text: str, actor: NetworkActor) -> bool:
@@ -365,11 +419,13 @@ def _frame_evidence(service: str, frame: Frame, window: TimeRange) -> Evidence:
 
 def default_actors(repo: str | None = None) -> list[Actor]:
     """The war room's experts, one per domain, plus the generalists."""
+    from warroom.agents.domains import CacheActor, DatabaseActor, QueueActor  # they import us
+
     return [
         PersistenceActor("compute", ("cpu", "memory", "disk", "thread-pool", "io")),
-        PersistenceActor("database", ("pool", "db-lock")),
-        PersistenceActor("cache", ("cache",)),
-        PersistenceActor("queue", ("queue",)),
+        DatabaseActor(),
+        CacheActor(),
+        QueueActor(),
         PersistenceActor("network", ("network", "network-loss")),
         ConsequenceActor(),
         PrecedenceActor(),

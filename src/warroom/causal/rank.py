@@ -258,7 +258,15 @@ def fault_type(
         )
         return "code-exception" if raised else "code-logic"
     if view_best.indicator == NETWORK:
-        return "network-delay"
+        # Late calls into a service whose own interface retransmits are packet loss: the
+        # retransmission timeouts are the delay.
+        lossy = any(
+            f.kind is IndicatorKind.RESOURCE
+            and resource_family(f.indicator) == "network-loss"
+            and f.score >= MIN_SCORE
+            for f in findings
+        )
+        return "network-loss" if lossy else "network-delay"
     if view_best.kind is IndicatorKind.RESOURCE:
         return resource_family(view_best.indicator)
     if view_best.indicator == SELF_TIME:

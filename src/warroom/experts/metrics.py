@@ -221,7 +221,8 @@ def _direction(metric: str) -> int:
 
 
 def metric_findings(series: list[Series], baseline: TimeRange, window: TimeRange) -> list[Finding]:
-    """One finding per series that deviates from its baseline by at least ONSET_Z sigmas."""
+    """One finding per series that deviates from its baseline by at least ONSET_Z sigmas, and
+    callees whose calls slowed on the way to them (experts.peers)."""
     findings = []
     for s in series:
         kind = indicator_kind(s.name)
@@ -231,7 +232,11 @@ def metric_findings(series: list[Series], baseline: TimeRange, window: TimeRange
             continue
         weight = NODE_SCOPE_WEIGHT if _NODE_SCOPE.search(s.name) else 1.0
         findings.append(_finding(s, kind, dev, weight, baseline, window))
-    return findings
+    # Per-peer client latency says where between two services the time went; that expert
+    # builds on deviation() above, hence the import here.
+    from warroom.experts.peers import peer_latency_findings
+
+    return findings + peer_latency_findings(series, baseline, window)
 
 
 def _finding(

@@ -54,6 +54,10 @@ class _Recorder:
     stats: dict[tuple[int, str], list[float]] = field(default_factory=lambda: defaultdict(list))
     errors: dict[tuple[int, str], int] = field(default_factory=lambda: defaultdict(int))
     waits: dict[tuple[int, str], int] = field(default_factory=lambda: defaultdict(int))
+    # (step, caller, callee) -> each call attempt's duration as the caller's client measured it
+    client: dict[tuple[int, str, str], list[float]] = field(
+        default_factory=lambda: defaultdict(list)
+    )
     next_id: int = 1
 
     def span_id(self) -> str:
@@ -256,6 +260,7 @@ class _World:
                     "",
                 )
             rec.span(trace, client, sid, service, name, t, end, True, peer=callee)
+            rec.client[(int((t - T0) // STEP_S), service, callee)].append((end - t) * 1000.0)
             return end, failure
         child_error: str | None = None
         if kind == "external":  # a third party: only the client's span sees it
@@ -269,6 +274,7 @@ class _World:
             message = f"java.net.SocketTimeoutException: Read timed out (timeout {timeout:g} ms)"
             end, child_error = t + timeout / 1000.0, message
         rec.span(trace, client, sid, service, name, t, end, child_error is not None, peer=callee)
+        rec.client[(int((t - T0) // STEP_S), service, callee)].append((end - t) * 1000.0)
         return end, child_error
 
 
@@ -335,6 +341,7 @@ def _store_metrics(
                 values["cache_miss_ratio"] = miss
             if spec.name in lag:
                 values["kafka_consumer_records_lag_max"] = float(lag[spec.name](ts))
+            values.update(_client_metrics(rec, step, spec.name, topo))
             for name, value in values.items():
                 columns["service"].append(spec.name)
                 columns["name"].append(name)
@@ -381,6 +388,24 @@ def _service_metrics(
         values["executor_active_threads"] = fault.threads_busy(
             spec.name, ts, 1.0 + in_flight + abs(float(rng.normal(0, 0.3)))
         )
+    return values
+
+
+# A client library's per-peer request latency (OTel http.client.request.duration with
+# server.address, a Prometheus client's {peer="..."}): the store keeps labels in the name, as the
+# Prometheus loader does. Metrics are scraped apart from traces, so they survive lost spans.
+CLIENT_LATENCY = "http_client_latency_p90_ms"
+
+
+def _client_metrics(rec: _Recorder, step: int, caller: str, topo: Topology) -> dict[str, float]:
+    """p90 of the caller's call attempts into each callee in one step (NaN without calls)."""
+    values = {}
+    for callee in sorted({c.callee for c in topo.calls_from(caller)}):
+        if topo.service(caller).kind == "queue":
+            continue  # a broker hands messages over; it measures no request latency
+        durations = rec.client.get((step, caller, callee), [])
+        p90 = float(np.percentile(durations, 90)) if durations else float("nan")
+        values[f'{CLIENT_LATENCY}{{peer="{callee}"}}'] = p90
     return values
 
 

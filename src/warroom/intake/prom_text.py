@@ -44,6 +44,7 @@ _COMMENT = re.compile(r"#[ \t]*(HELP|TYPE)(?:[ \t]+(\S*))?(?:[ \t]+(.*))?")
 _ESCAPE = re.compile(r"\\(.)")
 _UNESCAPE = {"\\": "\\", '"': '"', "n": "\n"}
 _INVALID_NAME_CHARS = re.compile(r"[^a-zA-Z0-9_:]")
+_LABELLED_NAME = re.compile(r"([^{]+)\{(.*)\}", re.DOTALL)
 
 
 @dataclass(frozen=True)
@@ -65,23 +66,40 @@ def series_to_text(series: Iterable[Series]) -> str:
 
     Names outside the format's alphabet are written with `_` in place of each other character
     (as the OpenTelemetry-to-Prometheus exporters do); the HELP line keeps the original name.
+    A name that carries labels (`latency{peer="db"}`, as the readers keep them) is written as
+    its family with those labels, so they read back as they were.
     """
-    families: dict[str, list[Series]] = {}
+    families: dict[str, list[tuple[Series, str]]] = {}
     for s in series:
-        families.setdefault(s.name, []).append(s)
+        family, labels = split_labels(s.name)
+        extra = "".join(f',{k}="{escape_label(v)}"' for k, v in sorted(labels.items()))
+        families.setdefault(family, []).append((s, extra))
     lines: list[str] = []
     for original in sorted(families):
         name = metric_name(original)
         lines.append(f"# HELP {name} {escape_help(original)}, exported by warroom")
         lines.append(f"# TYPE {name} gauge")
-        for s in sorted(families[original], key=lambda item: item.service):
-            head = f'{name}{{{SERVICE_LABEL}="{escape_label(s.service)}"}}'
+        for s, extra in sorted(families[original], key=lambda item: (item[0].service, item[1])):
+            head = f'{name}{{{SERVICE_LABEL}="{escape_label(s.service)}"{extra}}}'
             times, values = s.times.tolist(), s.values.tolist()
             lines.extend(
                 f"{head} {format_value(v)} {round(t * 1000.0)}"
                 for t, v in zip(times, values, strict=True)
             )
     return "\n".join(lines) + "\n" if lines else ""
+
+
+def split_labels(name: str) -> tuple[str, dict[str, str]]:
+    """A stored metric name's family and the labels it carries (none when it carries none,
+    or carries something that is not a label set, or a `service` label of its own)."""
+    match = _LABELLED_NAME.fullmatch(name)
+    if match is None:
+        return name, {}
+    try:
+        labels = parse_labels(match[2])
+    except ValueError:
+        return name, {}
+    return (match[1], labels) if labels and SERVICE_LABEL not in labels else (name, {})
 
 
 def metric_name(name: str) -> str:
