@@ -28,6 +28,7 @@ from warroom.agents.tracing import Tracer
 from warroom.causal.fault_types import type_from_text
 from warroom.causal.rank import MIN_SCORE, rank, symptom_family
 from warroom.experts.changes import LOOKBACK_S
+from warroom.experts.peers import peer_of
 from warroom.model import (
     Evidence,
     Incident,
@@ -371,7 +372,9 @@ def _facts(first: Investigation, incident: Incident, store: TelemetryStore) -> C
             and f.direction > 0
             and symptom_family(f.indicator) in ("latency", "errors")
         ),
-        key=lambda f: -f.score,
+        # The service's own latency or errors (what an alert watches) before its view of one
+        # callee (a per-peer client metric).
+        key=lambda f: (peer_of(f.indicator) is not None, -f.score),
     )
     symptom_metric = incident.symptom_metric or (
         metric_symptoms[0].indicator if metric_symptoms else None
@@ -379,7 +382,17 @@ def _facts(first: Investigation, incident: Incident, store: TelemetryStore) -> C
     symptom_service = symptom
     if metric_symptoms and incident.symptom_metric is None:
         symptom_service = metric_symptoms[0].service
-    onsets = [f.onset for f in own if f.onset is not None and f.score >= MIN_SCORE]
+    # When the symptom began: its own harm (slower, failing), not any finding of the service —
+    # a code-region or resource finding there may be older noise, and would make every
+    # suspect look late.
+    onsets = [
+        f.onset
+        for f in own
+        if f.onset is not None
+        and f.score >= MIN_SCORE
+        and f.kind is IndicatorKind.SYMPTOM
+        and f.direction > 0
+    ]
     names = store.rows("SELECT DISTINCT service, name FROM metrics")
     window = incident.window
     callees: dict[str, set[str]] = {}
