@@ -51,7 +51,11 @@ PER_ROUND = 3  # hypotheses examined in parallel per round
 STOP_BELIEF = 0.8
 REFUTED_BELOW = 0.5  # a hypothesis whose checks multiply to less than this has fallen
 STRENGTH_SCORE = 20.0  # a first-pass score this high is certainly an anomaly (as rank.py)
-NO_STANDING = 0.3  # confidence factor when even the leader's checks speak against it
+# The leader's checks must back it for full confidence: one supporting check (x1.5) or more
+# counts fully; a leader the war room found nothing for (x1) keeps two thirds; one its checks
+# speak against keeps less still. (On the gym, no-fault controls' leaders are the unbacked and
+# refuted ones: the raw score needs this to keep them apart from weak true culprits.)
+BACKED_RATIO = 1.5
 
 
 @dataclass(frozen=True)
@@ -541,11 +545,12 @@ def _decide(
         return replace(first, notes=(*first.notes, *trail))
     leader = ordered[0]
     # As the ranking's confidence (rank.confidence), on beliefs: how strong the leading anomaly
-    # is, times its margin over the runner-up; a leader that fell to its checks is no answer.
+    # is, times its margin over the runner-up, times how well its own checks back it. This is
+    # the raw score; planner.py maps it to a calibrated confidence.
     strength = min(1.0, leader.candidate.score / STRENGTH_SCORE)
     runner_up = ordered[1].weight if len(ordered) > 1 else 0.0
     margin = (leader.weight - runner_up) / leader.weight if leader.weight > 0 else 0.0
-    standing = 1.0 if leader.ratio >= REFUTED_BELOW else NO_STANDING
+    standing = min(1.0, leader.ratio / BACKED_RATIO)
     confidence = round(strength * (0.5 + 0.5 * margin) * standing, 3)
     candidates = tuple(
         replace(h.candidate, evidence=_with_checks(h)) for h in ordered[: len(first.candidates)]

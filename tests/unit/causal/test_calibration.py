@@ -92,6 +92,8 @@ def test_a_broken_table_names_the_file(tmp_path: Path) -> None:
 
 def test_the_shipped_table_maps_into_probabilities() -> None:
     table = shipped_calibration()
+    assert set(table.maps) == {"ranking", "director"}
+    assert "seeds" in table.provenance["runs"]  # says which gym runs it was fitted on
     for planner, mapped in table.maps.items():
         assert mapped.reports >= 100, planner
         assert all(0.0 <= p <= 1.0 for p in mapped.probability)
