@@ -39,7 +39,7 @@ def to_markdown(report: Report) -> str:
     if culprit is None:
         lines += ["## Root cause: none found", "", "No component deviated from its baseline.", ""]
     else:
-        lines += _culprit_section(culprit, report.confidence, label)
+        lines += _culprit_section(culprit, report.confidence, label, report.raw_confidence)
     if len(report.candidates) > 1:
         lines += _candidates_table(report.candidates)
     if report.missing:
@@ -83,9 +83,12 @@ def _rejections_section(rejections: tuple[ModelRejection, ...]) -> list[str]:
     return lines + [""]
 
 
-def _culprit_section(culprit: RootCause, confidence: float, label: str) -> list[str]:
+def _culprit_section(
+    culprit: RootCause, confidence: float, label: str, raw: float | None = None
+) -> list[str]:
     heading = "## Root cause" if label != "inconclusive" else "## Best guess (inconclusive)"
     onset = iso(culprit.onset) if culprit.onset is not None else "unknown"
+    calibrated = f", calibrated from a raw score of {raw:.3f}" if raw is not None else ""
     lines = [
         heading,
         "",
@@ -94,8 +97,8 @@ def _culprit_section(culprit: RootCause, confidence: float, label: str) -> list[
         f"- **Indicator:** `{culprit.indicator}`",
         f"- **Onset:** {onset}",
         f"- **Propagation path:** {' → '.join(culprit.path)}",
-        f"- **Confidence:** {confidence:.2f} ({label}); explains {culprit.explains:.0%} of the "
-        "anomalous services",
+        f"- **Confidence:** {confidence:.2f} ({label}{calibrated}); explains "
+        f"{culprit.explains:.0%} of the anomalous services",
         "",
         "### Evidence",
         "",

@@ -113,3 +113,13 @@ def test_empty_report_says_no_root_cause() -> None:
 )
 def test_confidence_label_thresholds(value: float, label: str) -> None:
     assert confidence_label(value) == label
+
+
+def test_a_calibrated_confidence_shows_the_raw_score_it_came_from() -> None:
+    from dataclasses import replace
+
+    report = replace(_report(confidence=0.93), raw_confidence=0.214)
+    md = to_markdown(report)
+    assert "0.93 (high, calibrated from a raw score of 0.214)" in md
+    assert to_json(report)["confidence_raw"] == 0.214
+    assert "calibrated from" not in to_markdown(_report())  # an uncalibrated report says nothing
