@@ -8,8 +8,8 @@
 Results come as they finish, with the item's index, so a caller can show progress and still put
 them back in order. Each `map` starts its own pool (or Ray instance) and ends it before it
 returns. The function must catch its own errors: an exception that escapes it (or a worker
-that dies) ends the `map`. Items and results cross process boundaries, so they hold names and
-numbers, never an open store.
+that dies: WorkerDied) ends the `map`. Items and results cross process boundaries, so they
+hold names and numbers, never an open store.
 
 This is the "many investigations" executor; the agent calls inside one investigation run on
 agents/executor.py's thread pool.
@@ -22,15 +22,20 @@ import multiprocessing
 import signal
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor, as_completed
+from concurrent.futures.process import BrokenProcessPool
 from types import ModuleType
 from typing import Any, Protocol, TypeVar
 
-from warroom.errors import InputError
+from warroom.errors import InputError, WarroomError
 
 T = TypeVar("T")
 R = TypeVar("R")
 
 RAY_HINT = "the ray executor needs ray: pip install 'warroom[ray]'"
+
+
+class WorkerDied(WarroomError):
+    """A worker process ended without returning its result."""
 
 
 class CaseRunner(Protocol):
@@ -73,7 +78,14 @@ class ProcessRunner:
         try:
             futures = {pool.submit(fn, item): index for index, item in enumerate(items)}
             for future in as_completed(futures):
-                yield futures[future], future.result()
+                try:
+                    result = future.result()
+                except BrokenProcessPool as err:  # killed (OOM, a signal): name it, no traceback
+                    raise WorkerDied(
+                        f"a worker process died ({err}); the run is incomplete: rerun, with "
+                        "fewer --workers if memory is short"
+                    ) from err
+                yield futures[future], result
         finally:
             pool.shutdown(wait=True, cancel_futures=True)
 

@@ -169,3 +169,12 @@ def test_ray_runner_gives_the_serial_scores(serial: GymBench) -> None:
     assert sorted(seen) == sorted(LABELS)
     assert _comparable(parallel.scores) == _comparable(serial.scores)
     assert not ray.is_initialized(), "the instance the runner started is shut down"
+
+
+def test_a_worker_that_dies_is_a_clear_error_not_a_hang() -> None:
+    import os
+
+    from warroom.gym.parallel import WorkerDied
+
+    with pytest.raises(WorkerDied, match="worker process died"):
+        list(ProcessRunner(workers=1).map(os._exit, [3]))
