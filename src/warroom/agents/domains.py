@@ -32,10 +32,9 @@ from warroom.agents.actors import (
     PersistenceActor,
     Results,
     Verdict,
+    _value,
     q,
 )
-from warroom.agents.base import Failure
-from warroom.agents.checks import DslCheckOut
 from warroom.model import Evidence, RootCause
 
 SIDE = 3  # callers (or upstreams) a playbook looks at, the most harmed first
@@ -69,12 +68,8 @@ def number(results: Results, expression: str | None) -> tuple[float | None, Evid
     """An evaluated expression's number and evidence (None, None: not run, no data, failed)."""
     if expression is None:
         return None, None
-    result = results.get(expression)
-    if isinstance(result, DslCheckOut):
-        return result.value, result.evidence
-    if isinstance(result, Failure):
-        return None, None
-    return None, None
+    value, evidence, _ = _value(results, expression)
+    return value, evidence
 
 
 def _metric(service: str, name: str) -> str:

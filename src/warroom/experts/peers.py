@@ -246,14 +246,12 @@ def _aligned(series: Series, times: FloatArray) -> FloatArray:
     its usual spacing (two exporters are scraped at slightly different moments), else NaN."""
     if len(series.times) == 0:
         return np.full(len(times), np.nan)
-    spacing = float(np.median(np.diff(series.times))) if len(series.times) > 1 else 0.0
-    right = np.clip(np.searchsorted(series.times, times), 1, max(1, len(series.times) - 1))
-    left = right - 1 if len(series.times) > 1 else np.zeros_like(right)
-    right = np.minimum(right, len(series.times) - 1)
-    nearest = np.where(
-        np.abs(series.times[left] - times) <= np.abs(series.times[right] - times), left, right
-    )
-    close = np.abs(series.times[nearest] - times) <= spacing / 2 + 1e-9
+    t = series.times
+    spacing = float(np.median(np.diff(t))) if len(t) > 1 else 0.0
+    right = np.clip(np.searchsorted(t, times), 0, len(t) - 1)  # the neighbours of each time
+    left = np.maximum(right - 1, 0)
+    nearest = np.where(np.abs(t[left] - times) <= np.abs(t[right] - times), left, right)
+    close = np.abs(t[nearest] - times) <= spacing / 2 + 1e-9
     return np.where(close, series.values[nearest], np.nan)
 
 
