@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+from collections.abc import Callable, Sized
 from dataclasses import asdict
 from enum import StrEnum
 from pathlib import Path
@@ -21,7 +22,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from warroom.datasets import nezha, petshop
+from warroom.datasets import nezha, petshop, rcaeval
 from warroom.datasets.base import LoadedCase
 from warroom.errors import WarroomError
 from warroom.planner import DEFAULT as DEFAULT_PLANNER
@@ -63,6 +64,7 @@ class Dataset(StrEnum):
 
     nezha = "nezha"
     petshop = "petshop"
+    rcaeval = "rcaeval"  # RCAEval case folders: <service>_<fault>/<n>/ at any depth
     files = "files"  # case folders in the interop layout (gym export --format otlp)
 
 
@@ -79,6 +81,8 @@ def _load(dataset: Dataset, root: Path, case: str | None) -> LoadedCase:
         return load_case(root, case)
     if dataset is Dataset.nezha:
         return nezha.load_case(root, nezha.resolve_case(root, case))
+    if dataset is Dataset.rcaeval:
+        return rcaeval.load_case(rcaeval.resolve_case(root, case))
     return petshop.load_case(petshop.resolve_case(root, case))
 
 
@@ -285,8 +289,14 @@ def _run_bench(
     planner: str,
 ) -> Any:
     from warroom.bench import rca
+    from warroom.bench.rcaeval import run_rcaeval
 
-    total = len(nezha.list_faults(root)) if kind == "nezha" else len(petshop.list_issues(root))
+    listing: dict[str, Callable[[Path], Sized]] = {
+        "nezha": nezha.list_faults,
+        "petshop": petshop.list_issues,
+        "rcaeval": rcaeval.list_cases,
+    }
+    total = len(listing[kind](root))
     total = min(total, limit) if limit else total
     with _progress() as progress:
         task = progress.add_task(f"bench {kind}", total=total, case="")
@@ -296,7 +306,8 @@ def _run_bench(
                 task, advance=0 if progress.tasks[0].fields["case"] == "" else 1, case=case_id
             )
 
-        runner = rca.run_nezha if kind == "nezha" else rca.run_petshop
+        runners = {"nezha": rca.run_nezha, "petshop": rca.run_petshop, "rcaeval": run_rcaeval}
+        runner = runners[kind]
         return runner(
             root, baseline=baseline, limit=limit, progress=step, drop=drop, planner=planner
         )
@@ -337,6 +348,19 @@ def bench_petshop(
 ) -> None:
     """Every issue of every scenario under a PetShop root: top-1/top-3 per scenario and metric."""
     _bench("petshop", root, as_json, baseline, limit, drop, planner)
+
+
+@bench_app.command("rcaeval")
+def bench_rcaeval(
+    root: RootOption,
+    as_json: JsonOption = False,
+    baseline: BaselineOption = None,
+    limit: LimitOption = None,
+    drop: DropOption = "",
+    planner: PlannerOption = DEFAULT_PLANNER,
+) -> None:
+    """Every RCAEval case (<service>_<fault>/<n>/) under a root: AC@1/3/5, Avg@5 per fault type."""
+    _bench("rcaeval", root, as_json, baseline, limit, drop, planner)
 
 
 def _bench(
@@ -386,14 +410,31 @@ def _print_bench(result: Any) -> None:
         summary.add_row(f"confidence {key}", str(value))
     out.print(summary)
     groups = result.totals.get("by_group", {})
-    if groups:
-        breakdown = Table(title="by group")
-        names = ["group", *next(iter(groups.values())).keys()]
-        for n in names:
-            breakdown.add_column(n)
-        for name, row in groups.items():
-            breakdown.add_row(name, *(str(row.get(n, "")) for n in names[1:]))
-        out.print(breakdown)
+    if result.dataset == "rcaeval":  # the RCAEval paper reports per fault type
+        _print_breakdown("fault type", result.totals.get("by_fault_type", {}), RCAEVAL_COLUMNS)
+        if len(groups) > 1:
+            _print_breakdown("group", groups, RCAEVAL_COLUMNS)
+        return
+    _print_breakdown("group", groups)
+
+
+# The per-fault-type table keeps to what fits a terminal; --json has the indicator scores too.
+RCAEVAL_COLUMNS = ("cases", "AC@1", "AC@3", "AC@5", "Avg@5", "baseline_AC@1", "baseline_AC@3")
+
+
+def _print_breakdown(
+    label: str, groups: dict[str, dict[str, Any]], columns: tuple[str, ...] | None = None
+) -> None:
+    if not groups:
+        return
+    breakdown = Table(title=f"by {label}")
+    keys = dict.fromkeys(k for row in groups.values() for k in row)
+    names = [label, *(k for k in keys if columns is None or k in columns)]
+    for n in names:
+        breakdown.add_column(n)
+    for name, row in groups.items():
+        breakdown.add_row(name, *(str(row.get(n, "")) for n in names[1:]))
+    out.print(breakdown)
 
 
 @bench_app.command("loghub")
