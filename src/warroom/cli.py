@@ -216,6 +216,7 @@ def investigate(
                 tracer=tracer,
                 router=router,
                 repo=repo,
+                references=spec.references,
             )
         report = result.report
         if spec.notes:

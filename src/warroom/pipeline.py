@@ -20,6 +20,7 @@ from warroom.experts import sequences
 from warroom.experts.changes import LOOKBACK_S
 from warroom.experts.metrics import SMALL_SAMPLE, metric_findings
 from warroom.experts.peers import unanswered_findings
+from warroom.experts.specificity import judge_specificity
 from warroom.experts.traces import call_edges, trace_findings
 from warroom.model import Finding, Incident, LogRecord, Report, Series, Span, TimeRange
 from warroom.telemetry.store import TelemetryStore
@@ -48,10 +49,14 @@ def investigate(
     baseline: TimeRange | None = None,
     graph_edges: Sequence[tuple[str, str]] = (),
     top_k: int = 5,
+    references: Sequence[TimeRange] = (),
 ) -> Investigation:
-    """Find and rank the root causes of `incident` from the telemetry in `store`."""
+    """Find and rank the root causes of `incident` from the telemetry in `store`.
+
+    `references`: other windows of the data (no fault known there), on which the same experts
+    run to tell the incident's findings from the system's usual variation."""
     with _cycle_collector_paused():
-        return _investigate(incident, store, baseline, graph_edges, top_k)
+        return _investigate(incident, store, baseline, graph_edges, top_k, tuple(references))
 
 
 @contextmanager
@@ -75,6 +80,7 @@ def _investigate(
     baseline: TimeRange | None,
     graph_edges: Sequence[tuple[str, str]],
     top_k: int,
+    references: tuple[TimeRange, ...] = (),
 ) -> Investigation:
     started = time.perf_counter()
     window = incident.window
@@ -83,12 +89,19 @@ def _investigate(
     log_baseline = baseline or TimeRange(window.start - PRE_WINDOW_S, window.start)
     # Spans are read once: both the code-region and the trace experts use them.
     base_spans, inc_spans = store.spans(log_baseline), store.spans(window)
-    findings += _log_findings(store, log_baseline, window, base_spans, inc_spans, missing)
+    services = [s for s in store.services() if not s.startswith(SLO_PREFIX)]
+    judged = _window_findings(store, log_baseline, window, base_spans, inc_spans, missing, services)
+    if references:
+        # The same experts on other windows of the data: what the system does anyway.
+        usual = [
+            _window_findings(store, log_baseline, r, base_spans, store.spans(r), [], services)
+            for r in references
+        ]
+        judged = judge_specificity(judged, usual)
+    findings += judged
     edges = list(graph_edges)
     if inc_spans:
         edges.extend(call_edges([*base_spans, *inc_spans]))
-    services = [s for s in store.services() if not s.startswith(SLO_PREFIX)]
-    findings += _trace_findings(base_spans, inc_spans, missing, services)
     graph = service_graph(edges, services)
     exclude = frozenset(s for s in {f.service for f in findings} if s.startswith(SLO_PREFIX))
     changes = store.events(TimeRange(window.start - LOOKBACK_S, window.end))
@@ -113,6 +126,20 @@ def _investigate(
         seconds=round(time.perf_counter() - started, 3),
     )
     return Investigation(report, tuple(findings), tuple(edges))
+
+
+def _window_findings(
+    store: TelemetryStore,
+    log_baseline: TimeRange,
+    window: TimeRange,
+    base_spans: list[Span],
+    spans: list[Span],
+    missing: list[str],
+    services: Sequence[str],
+) -> list[Finding]:
+    """What the log, code-region and trace experts find in one window against the baseline."""
+    found = _log_findings(store, log_baseline, window, base_spans, spans, missing)
+    return found + _trace_findings(base_spans, spans, missing, services)
 
 
 def _metric_findings(

@@ -49,6 +49,7 @@ def investigate(
     router: Router | None = None,
     repo: Path | None = None,
     calibration: CalibrationTable | None = None,
+    references: Sequence[TimeRange] = (),
 ) -> Investigation:
     """Investigate with the named planner (the director may consult a runbook folder).
 
@@ -56,7 +57,17 @@ def investigate(
     with the same raw score that named the right culprit; the raw score stays beside it."""
     check(planner)
     found = _planned(
-        incident, store, baseline, graph_edges, top_k, planner, runbooks, tracer, router, repo
+        incident,
+        store,
+        baseline,
+        graph_edges,
+        top_k,
+        planner,
+        runbooks,
+        tracer,
+        router,
+        repo,
+        tuple(references),
     )
     return calibrated(found, planner, calibration or shipped_calibration())
 
@@ -79,6 +90,7 @@ def _planned(
     tracer: Tracer | None,
     router: Router | None,
     repo: Path | None,
+    references: tuple[TimeRange, ...] = (),
 ) -> Investigation:
     with (
         tracer.span("investigate", incident=incident.id, planner=planner)
@@ -86,7 +98,7 @@ def _planned(
         else nullcontext()
     ):
         with tracer.span("first-pass") if tracer else nullcontext():
-            first = first_pass(incident, store, baseline, graph_edges, top_k)
+            first = first_pass(incident, store, baseline, graph_edges, top_k, references)
         if planner == "ranking":
             return first
         from warroom.agents.director import direct  # the agents stack loads only when used

@@ -299,7 +299,13 @@ class NetworkActor(Actor):
         return None
 
     def _slow_peer(self, h: RootCause, facts: CaseFacts, results: Results) -> list[Check]:
-        """The one callee whose calls slowed, when they account for the suspect's slowness."""
+        """The one callee whose calls slowed, when they account for the suspect's slowness.
+
+        Not when the slowed edges have the suspect itself in common (a network finding of its
+        own): calls out of a component with a slow network are slow too, and its callee is
+        then the victim, not the cause."""
+        if any(f.indicator == NETWORK and f.score >= MIN_SCORE for f in facts.of(h.service)):
+            return []
         own, peers = _latency_metrics(h.service, facts)
         slowed = {
             f.indicator

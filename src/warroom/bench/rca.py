@@ -88,7 +88,13 @@ def _score(
 ) -> CaseResult:
     spec = loaded.spec
     inv = investigate(
-        spec.incident, loaded.store, spec.baseline, spec.graph_edges, TOP_K, planner=planner
+        spec.incident,
+        loaded.store,
+        spec.baseline,
+        spec.graph_edges,
+        TOP_K,
+        planner=planner,
+        references=spec.references,
     )
     top = tuple((c.service, c.indicator) for c in inv.report.candidates)
     truth = spec.truth

@@ -37,6 +37,8 @@ class CaseSpec:
     truth: GroundTruth | None
     graph_edges: tuple[tuple[str, str], ...] = ()  # caller -> callee, when the data ships a graph
     notes: tuple[str, ...] = ()  # what was missing or degraded while loading
+    # Other windows of the same data, loaded to judge how usual the incident's findings are.
+    references: tuple[TimeRange, ...] = ()
 
 
 @dataclass

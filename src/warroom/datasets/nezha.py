@@ -21,6 +21,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+import numpy as np
+
 from warroom.datasets.base import POD_SUFFIX_SQL, CaseSpec, GroundTruth, LoadedCase, service_of_pod
 from warroom.errors import DatasetError
 from warroom.model import Incident, TimeRange
@@ -34,6 +36,11 @@ FAULT_FILES_S = 3 * 60.0
 # Where the pipeline looks for the fault, relative to the injection time.
 WINDOW_BEFORE_S = 0.0
 WINDOW_AFTER_S = 4 * 60.0
+
+# Other minutes of the same day, judged like the fault's own to see how usual its findings are
+# (experts.specificity): this many, spread over the day, at least this far from the injection.
+REFERENCES = 4
+REFERENCE_GAP_S = 10 * 60.0
 
 # Metric CSV columns that are not metrics.
 _NON_METRIC_COLUMNS = ("Time", "TimeStamp", "PodName", "ServiceName")
@@ -130,6 +137,7 @@ def load_case(root: Path, fault: NezhaFault, store: TelemetryStore | None = None
     fault_range = TimeRange(_minute_floor(t0), t0 + FAULT_FILES_S)
     _load_minute_files(store, rca_day, fault_range, notes)
     baseline = _load_baseline(store, construct_day, notes)
+    references = _load_references(store, rca_day, t0, baseline, notes)
     spec = CaseSpec(
         id=fault.case_id,
         incident=Incident(
@@ -141,6 +149,7 @@ def load_case(root: Path, fault: NezhaFault, store: TelemetryStore | None = None
         truth=_ground_truth(root, fault),
         graph_edges=_dependency_edges(rca_day / "metric"),
         notes=tuple(notes),
+        references=references,
     )
     return LoadedCase(spec, store, time.perf_counter() - started)
 
@@ -250,6 +259,53 @@ def _rejected_rows(store: TelemetryStore) -> int:
 
 def _sql_path(path: Path) -> str:
     return str(path).replace("'", "''")
+
+
+def _load_references(
+    store: TelemetryStore,
+    day_dir: Path,
+    t0: float,
+    baseline: TimeRange | None,
+    notes: list[str],
+) -> tuple[TimeRange, ...]:
+    """Load a few other minutes of the day (logs and traces) as reference windows.
+
+    The day's other minutes hold other faults, mostly of other components: a finding that shows
+    in most of them is the system's habit. Spread over the day, so that the repeats of one
+    fault (often injected a few times in a row) weigh one window, not all."""
+    midnight = datetime.fromtimestamp(t0, UTC).replace(hour=0, minute=0, second=0).timestamp()
+    day = TimeRange(midnight, midnight + 86400.0)
+    logs = {_minute_start(p, t0) for p in _minute_files(day_dir / "log", "log", day)}
+    traces = {_minute_start(p, t0) for p in _minute_files(day_dir / "trace", "trace", day)}
+    both, span = logs & traces, FAULT_FILES_S
+    # Blocks as long as the fault's own files: a count test on fewer minutes has less power,
+    # and a finding would look specific only because its reference was too short to show it.
+    blocks = [
+        m
+        for m in sorted(both)
+        if all(m + k * 60.0 in both for k in range(int(span // 60)))
+        and (m + span <= _minute_floor(t0) - REFERENCE_GAP_S or m >= t0 + REFERENCE_GAP_S)
+        and (baseline is None or m + span <= baseline.start or m >= baseline.end)
+    ]
+    disjoint: list[float] = []
+    for m in blocks:
+        if not disjoint or m >= disjoint[-1] + span:
+            disjoint.append(m)
+    if not disjoint:
+        notes.append("no other minutes of the day to judge how usual the findings are")
+        return ()
+    spread = np.linspace(0, len(disjoint) - 1, min(REFERENCES, len(disjoint)))
+    windows = tuple(TimeRange(disjoint[round(i)], disjoint[round(i)] + span) for i in spread)
+    for window in windows:
+        _load_minute_files(store, day_dir, window, notes)
+    return windows
+
+
+def _minute_start(path: Path, t0: float) -> float:
+    """The epoch second a HH_MM_<kind>.csv file's minute starts, on t0's UTC day."""
+    day = datetime.fromtimestamp(t0, UTC).replace(hour=0, minute=0, second=0)
+    hour, minute = path.name.split("_")[:2]
+    return day.timestamp() + int(hour) * 3600 + int(minute) * 60
 
 
 def _minute_files(folder: Path, kind: str, window: TimeRange) -> list[Path]:

@@ -12,11 +12,12 @@ fault-free baseline, has lost its traces (sampled away, exporter down): every ca
 unanswered, failing ones included, when its failures are its callees'. Only a callee that
 answered in the baseline can stop answering; a third party never answers and exports nothing.
 
-Calls slowed on the way to the callee: clients export their per-peer request latency as
-metrics (OpenTelemetry `http.client.request.duration` with `server.address`, a Prometheus
-histogram with a `peer` label), which survive lost spans. When the calls into one callee got
-slower, from all (most) of its callers, while the callee's own server-side latency did not
-rise as much, the extra time is spent between them: the network on the callee's side.
+Calls slowed on the way: clients export their per-peer request latency as metrics
+(OpenTelemetry `http.client.request.duration` with `server.address`, a Prometheus histogram
+with a `peer` label), which survive lost spans. A call edge whose client latency rose while the
+callee's own server-side latency did not rise as much spends the extra time between them; the
+component that the slowed edges have in common (experts.edges) is the one whose network
+is slow: its callers' calls into it and its own calls out.
 Pure functions over spans and series, like the other experts.
 """
 
@@ -30,6 +31,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.stats import binom
 
+from warroom.experts.edges import EdgeBlame, EdgeSlowdown, common_endpoints
 from warroom.experts.metrics import ONSET_Z, deviation
 from warroom.experts.surprise import z_from_p
 from warroom.experts.traces import MIN_RATIO, NETWORK
@@ -137,8 +139,6 @@ _LABEL = re.compile(r'([A-Za-z_][\w.]*)\s*=\s*"((?:[^"\\]|\\.)*)"')
 _LATENCY = re.compile(r"latency|duration|response_time|rtt", re.IGNORECASE)
 # Most of the calls' extra time must be unexplained by the callee's own latency.
 UNEXPLAINED_SHARE = 0.5
-# Most of a callee's callers must see it: one slow caller is that caller's story.
-CALLER_SHARE = 0.5
 UPPER = 75  # the window's level: the upper quartile (the window holds healthy minutes too)
 
 
@@ -258,52 +258,54 @@ def _aligned(series: Series, times: FloatArray) -> FloatArray:
 def peer_latency_findings(
     series: Sequence[Series], baseline: TimeRange, window: TimeRange
 ) -> list[Finding]:
-    """Callees whose callers' calls into them slowed beyond their own latency: a delay on
-    the way to them. A caller whose every call (to two or more callees) slowed is slow on its
-    own side, and says nothing about its callees."""
+    """Components whose network the slowed client calls have in common (experts.edges): calls
+    into them slowed beyond their own latency, and so did their own calls out."""
     delays = edge_delays(series, baseline, window)
-    callers: dict[str, set[str]] = defaultdict(set)  # callee -> callers measuring it
-    callees: dict[str, set[str]] = defaultdict(set)  # caller -> callees it measures
-    for s in series:
-        callee = peer_of(s.name)
-        if callee is not None and callee != s.service and np.isfinite(s.values).any():
-            callers[callee].add(s.service)
-            callees[s.service].add(callee)
-    own_side = {c for c, xs in callees.items() if len(xs) > 1 and all((c, x) in delays for x in xs)}
-    findings = []
-    for callee in sorted(callers):
-        slowed = [
-            delays[(c, callee)]
-            for c in sorted(callers[callee])
-            if (c, callee) in delays and c not in own_side
-        ]
-        share = len(slowed) / len(callers[callee])
-        if slowed and share >= CALLER_SHARE:
-            findings.append(_peer_finding(callee, slowed, len(callers[callee]), share))
-    return findings
+    measured = {
+        (s.service, callee)
+        for s in series
+        if (callee := peer_of(s.name)) is not None
+        and callee != s.service
+        and np.isfinite(s.values).any()
+    }
+    slowed = [
+        EdgeSlowdown(
+            d.caller,
+            d.callee,
+            d.z,
+            d.before_ms,
+            d.before_ms + d.unexplained_ms,
+            d.onset,
+            source=d.source,
+        )
+        for _, d in sorted(delays.items())
+    ]
+    return [_peer_finding(blame, delays) for blame in common_endpoints(slowed, measured)]
 
 
-def _peer_finding(callee: str, slowed: list[EdgeDelay], callers: int, share: float) -> Finding:
-    z = float(np.median([e.z for e in slowed])) * share
-    unexplained = float(np.median([e.unexplained_ms for e in slowed]))
-    before = float(np.median([e.before_ms for e in slowed]))
-    onsets = [e.onset for e in slowed if e.onset is not None]
-    names = ", ".join(e.caller for e in slowed)
+def _peer_finding(blame: EdgeBlame, delays: dict[tuple[str, str], EdgeDelay]) -> Finding:
+    service = blame.service
+    edges = [delays[(e.caller, e.callee)] for e in blame.edges]
+    z = float(np.median([e.z for e in edges])) * blame.purity
+    unexplained = float(np.median([e.unexplained_ms for e in edges]))
+    before = float(np.median([e.before_ms for e in edges]))
+    onsets = [e.onset for e in edges if e.onset is not None]
+    names = ", ".join(f"{e.caller}->{e.callee}" for e in edges)
     statement = (
-        f"{callee}: calls into it from {names} ({len(slowed)}/{callers} callers) slower by "
-        f"{unexplained:.1f} ms (client p90 {before:.1f} ms fault-free) beyond its own "
-        f"latency: the time is spent on the way to {callee}"
+        f"{service}: client calls on {names} ({blame.slowed_touching} of {blame.measured} "
+        f"measured edges touching it) slower by {unexplained:.1f} ms (client p90 {before:.1f} ms "
+        f"fault-free) beyond the callee's own latency: the time is spent on {service}'s network"
     )
     evidence = Evidence(
-        id=f"metric:{callee}:{PEER_LATENCY}",
+        id=f"metric:{service}:{PEER_LATENCY}",
         statement=statement,
         value=unexplained,
         baseline=before,
         unit="ms",
-        source=f"experts.peers.peer_latency_findings(callee={callee}, metrics={slowed[0].source})",
+        source=f"experts.peers.peer_latency_findings(service={service}, metrics={edges[0].source})",
     )
     return Finding(
-        callee,
+        service,
         NETWORK,
         IndicatorKind.RESOURCE,
         Modality.METRIC,

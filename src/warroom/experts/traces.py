@@ -1,10 +1,14 @@
-"""Trace expert: the call graph, per-service self time, network time on call edges, and errors.
+"""Trace expert: the call graph, per-service self time, wire time on call edges, and errors.
 
 Self time (a span's duration minus the time covered by its children) stays with the service that
-spent it, so it points at the slow component instead of every caller above it. Network time on
-a call edge is the gap between the callee's span end and its caller's span end: the time the
-answer spent on the wire and in the caller's client, which grows when the callee's network is
-delayed even though the callee's own spans look normal.
+spent it, so it points at the slow component instead of every caller above it. A client span
+whose one child is the callee's server span spent its uncovered time waiting on the wire, not
+working: that is the edge's wire time, kept apart from the caller's self time. Wire time on a
+call edge is the client span's duration minus the server span's (both directions, and immune to
+clock skew between hosts); where the caller has no client span of its own, the gap between the
+callee's span end and its caller's span end stands in. A delay on one component's network slows
+the wire time of every edge that touches it, in and out; experts.edges charges the slowed edges
+to the endpoint they have in common.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ import numpy as np
 from numpy.typing import NDArray
 from scipy.stats import binom, mannwhitneyu
 
+from warroom.experts.edges import EdgeBlame, EdgeSlowdown, common_endpoints
 from warroom.experts.surprise import z_from_p
 from warroom.model import Evidence, Finding, IndicatorKind, Modality, Span
 
@@ -110,6 +115,18 @@ class _Columns:
         """For each span, the span that a lookup of its own id finds (itself, unless repeated)."""
         return np.fromiter(map(self._last.__getitem__, self._ids), np.int64, self.n)
 
+    @cached_property
+    def children(self) -> IntArray:
+        """How many spans name each span as their parent."""
+        known = self.parent[self.parent >= 0]
+        return np.bincount(known, minlength=self.n).astype(np.int64)
+
+    def client(self) -> NDArray[np.bool_]:
+        """Client spans: exactly one child, and it runs in another service (a call's wait)."""
+        out = np.zeros(self.n, dtype=bool)
+        out[self.parent[self.calls()]] = True
+        return out & (self.children == 1)
+
     def calls(self) -> NDArray[np.bool_]:
         """Spans whose parent is known and belongs to another service: cross-service calls."""
         known = self.parent >= 0
@@ -150,10 +167,17 @@ def self_times(spans: Sequence[Span]) -> dict[str, list[float]]:
     return {k: v.tolist() for k, v in _self_times(cols).items()}
 
 
-def _self_times(cols: _Columns) -> dict[str, FloatArray]:
+def _self_times(cols: _Columns, waits: bool = True) -> dict[str, FloatArray]:
+    """Per service, each span's own time (ms). waits=False leaves out client spans, whose
+    uncovered time is spent waiting on the wire for the callee (the edge's, not theirs)."""
     covered = _covered(cols, *_child_links(cols))
     own = np.maximum(0.0, (cols.end - cols.start) - covered) * 1000.0
-    return cols.by_service(np.arange(cols.n), own)
+    rows = np.arange(cols.n) if waits else np.flatnonzero(~cols.client())
+    return cols.by_service(rows, own[rows])
+
+
+def _working_times(cols: _Columns) -> dict[str, FloatArray]:
+    return _self_times(cols, waits=False)
 
 
 def _child_links(cols: _Columns) -> tuple[IntArray, IntArray]:
@@ -237,24 +261,133 @@ def _error_counts(cols: _Columns) -> dict[str, tuple[int, int]]:
     }
 
 
+def wire_times(spans: Sequence[Span]) -> dict[tuple[str, str], list[float]]:
+    """Per (caller, callee) edge, each call's time on the wire (ms): the client span's duration
+    minus the server span's, or the caller span's end minus the callee's without a client span."""
+    return {edge: wire.tolist() for edge, (wire, _) in _wire_times(_Columns(spans)).items()}
+
+
+def _wire_times(cols: _Columns) -> dict[tuple[str, str], tuple[FloatArray, FloatArray]]:
+    """Per edge: each call's wire time (ms) and its start (s), in span order."""
+    calls = np.flatnonzero(cols.calls())
+    if len(calls) == 0:
+        return {}
+    parent = cols.parent[calls]
+    duration = cols.end - cols.start
+    wire = np.where(
+        cols.client()[parent],
+        duration[parent] - duration[calls],  # both directions of the call
+        cols.end[parent] - cols.end[calls],  # the answer's way back only
+    )
+    wire = np.maximum(0.0, wire) * 1000.0
+    pair = cols.service[parent] * len(cols.services) + cols.service[calls]
+    order = np.argsort(pair, kind="stable")
+    distinct, first = np.unique(pair[order], return_index=True)
+    out = {}
+    for code, rows in zip(distinct.tolist(), np.split(order, first[1:]), strict=True):
+        edge = (cols.services[code // len(cols.services)], cols.services[code % len(cols.services)])
+        out[edge] = (wire[rows], cols.start[calls[rows]])
+    return out
+
+
+def edge_slowdowns(
+    baseline: Sequence[Span], incident: Sequence[Span]
+) -> tuple[list[EdgeSlowdown], set[tuple[str, str]]]:
+    """Call edges whose wire time grew, and every edge with enough calls to tell."""
+    return _edge_slowdowns(_Columns(baseline), _Columns(incident))
+
+
+def _edge_slowdowns(
+    base_cols: _Columns, inc_cols: _Columns
+) -> tuple[list[EdgeSlowdown], set[tuple[str, str]]]:
+    base, inc = _wire_times(base_cols), _wire_times(inc_cols)
+    slowed, measured = [], set()
+    for edge in sorted(inc):
+        before, (now, starts) = base.get(edge, (np.empty(0),))[0], inc[edge]
+        if len(before) < MIN_SAMPLES or len(now) < MIN_SAMPLES:
+            continue
+        measured.add(edge)
+        shift = _shift(before, now)
+        if shift is None:
+            continue
+        b90, i90, z = shift
+        late = starts[now > float(np.percentile(before, 99))]
+        onset = float(late.min()) if len(late) else None
+        slowed.append(EdgeSlowdown(*edge, z, b90, i90, onset, len(now), "traces.wire"))
+    return slowed, measured
+
+
+def _shift(base: FloatArray, inc: FloatArray) -> tuple[float, float, float] | None:
+    """(baseline p90, window p90, Mann-Whitney z) when the window is clearly slower."""
+    b90, i90 = float(np.percentile(base, 90)), float(np.percentile(inc, 90))
+    if (i90 + 1.0) / (b90 + 1.0) < MIN_RATIO:  # +1 ms: sub-millisecond jitter is not a shift
+        return None
+    z = z_from_p(float(mannwhitneyu(inc, base, alternative="greater").pvalue))
+    return (b90, i90, z) if z >= MIN_Z else None
+
+
 def trace_findings(baseline: Sequence[Span], incident: Sequence[Span]) -> list[Finding]:
-    """Services whose self time or incoming network time grew, or whose spans started failing."""
+    """Services whose self time grew, whose network the slowed call edges have in common, or
+    whose spans started failing."""
     base_cols, inc_cols = _Columns(baseline), _Columns(incident)
     first_start = _first_start(inc_cols, np.ones(inc_cols.n, dtype=bool))
     findings = []
-    for name, kind, extract in (
-        (SELF_TIME, IndicatorKind.SYMPTOM, _self_times),
-        (NETWORK, IndicatorKind.RESOURCE, _network_gaps),
-    ):
-        base, inc = extract(base_cols), extract(inc_cols)
-        for service in sorted(inc):
-            f = _latency_shift(
-                service, name, kind, base.get(service, np.empty(0)), inc[service], first_start
-            )
-            if f is not None:
-                findings.append(f)
+    base, inc = _working_times(base_cols), _working_times(inc_cols)
+    for service in sorted(inc):
+        f = _latency_shift(
+            service,
+            SELF_TIME,
+            IndicatorKind.SYMPTOM,
+            base.get(service, np.empty(0)),
+            inc[service],
+            first_start,
+        )
+        if f is not None:
+            findings.append(f)
+    slowed, measured = _edge_slowdowns(base_cols, inc_cols)
+    for blame in common_endpoints(slowed, measured):
+        findings.append(_network_finding(blame, base.get(blame.service), inc.get(blame.service)))
     findings += _error_findings(base_cols, inc_cols)
     return findings
+
+
+def _network_finding(
+    blame: EdgeBlame, base_work: FloatArray | None, inc_work: FloatArray | None
+) -> Finding:
+    """The slowed edges charged to one endpoint, scored by their strongest and by how many of
+    its own edges slowed (a component whose other calls stayed fast is a weaker suspect)."""
+    service = blame.service
+    shown = "; ".join(
+        f"{e.caller}->{e.callee} {e.before_ms:.1f} -> {e.now_ms:.1f} ms (z={e.z:.1f})"
+        for e in blame.edges[:4]
+    )
+    statement = (
+        f"{service}: {blame.slowed_touching} of {blame.measured} call edges touching it slower "
+        f"on the wire (client minus server span time, p90): {shown}"
+    )
+    if base_work is not None and inc_work is not None and len(base_work) and len(inc_work):
+        b, i = float(np.percentile(base_work, 90)), float(np.percentile(inc_work, 90))
+        statement += f"; its own working time p90 {b:.1f} -> {i:.1f} ms"
+    top = blame.edges[0]
+    evidence = Evidence(
+        id=f"trace:{service}:{NETWORK}",
+        statement=statement,
+        value=top.now_ms,
+        baseline=top.before_ms,
+        unit="ms",
+        source=f"experts.traces.trace_findings(service={service}, indicator={NETWORK})",
+    )
+    onsets = [e.onset for e in blame.edges if e.onset is not None]
+    return Finding(
+        service,
+        NETWORK,
+        IndicatorKind.RESOURCE,
+        Modality.TRACE,
+        blame.z * blame.purity,
+        min(onsets) if onsets else None,
+        +1,
+        (evidence,),
+    )
 
 
 def _first_start(cols: _Columns, rows: NDArray[np.bool_]) -> dict[str, float]:

@@ -140,11 +140,15 @@ class Fault:
 
     # -- the network between caller and callee -------------------------------------------
 
-    def network_delay_ms(self, callee: str, t: float, rng: np.random.Generator) -> float:
-        """Extra round-trip time on calls into the callee (delay, or retransmissions)."""
-        if self._is("network-delay", callee, t):
+    def network_delay_ms(
+        self, caller: str, callee: str, t: float, rng: np.random.Generator
+    ) -> float:
+        """Extra round-trip time on a call (delay, or retransmissions). A faulty interface
+        slows every call that crosses it: calls into the target and the target's calls out."""
+        ends = (caller, callee)
+        if any(self._is("network-delay", end, t) for end in ends):
             return 250.0
-        if self._is("packet-loss", callee, t) and rng.random() < 0.3:
+        if any(self._is("packet-loss", end, t) for end in ends) and rng.random() < 0.3:
             return RTO_MS * float(rng.choice([1.0, 3.0, 7.0], p=[0.7, 0.2, 0.1]))
         return 0.0
 

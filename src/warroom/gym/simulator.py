@@ -241,7 +241,8 @@ class _World:
         self, service: str, callee: str, operation: str, t: float, trace: str, sid: str
     ) -> tuple[float, str | None]:
         fault, rng, rec = self.fault, self.rng, self.rec
-        rtt = (0.4 + fault.network_delay_ms(callee, t, rng)) * float(rng.lognormal(0, 0.2))
+        delay = fault.network_delay_ms(service, callee, t, rng)
+        rtt = (0.4 + delay) * float(rng.lognormal(0, 0.2))
         client = rec.span_id()
         name = f"call {callee}.{operation}"
         failure = fault.call_failure(service, callee, t, rng)

@@ -130,3 +130,19 @@ def test_fault_list_beside_the_day_folder(tmp_path: Path) -> None:
     day = root / "rca_data" / "2023-01-29"
     (day / "2023-01-29-fault_list.json").rename(day.parent / "2023-01-29-fault_list.json")
     assert len(nezha.list_faults(root)) == 1
+
+
+def test_reference_windows_are_other_blocks_of_the_day_far_from_the_fault(
+    nezha_root: Path,
+) -> None:
+    fault = nezha.list_faults(nezha_root)[10]
+    loaded = nezha.load_case(nezha_root, fault)
+    refs = loaded.spec.references
+    assert 1 <= len(refs) <= nezha.REFERENCES
+    t0 = fault.inject_time
+    for ref in refs:
+        assert ref.seconds == nezha.FAULT_FILES_S  # as long as the fault's own files
+        assert ref.end <= t0 - 60 * 9 or ref.start >= t0 + nezha.REFERENCE_GAP_S
+        assert loaded.store.spans(ref) and loaded.store.logs(ref)
+    assert all(a.end <= b.start for a, b in zip(refs, refs[1:], strict=False))
+    loaded.store.close()

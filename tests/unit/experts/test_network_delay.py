@@ -95,7 +95,7 @@ def test_calls_slowed_into_one_callee_whose_server_is_not_slower_name_its_networ
     (finding,) = peer_latency_findings(_series(_store(_delayed_geo())), BASELINE, WINDOW)
     assert finding.service == "geo" and finding.indicator == NETWORK
     assert finding.evidence[0].id == f"metric:geo:{PEER_LATENCY}"
-    assert "2/2 callers" in finding.evidence[0].statement
+    assert "2 of 2 measured edges" in finding.evidence[0].statement
     assert finding.evidence[0].value == pytest.approx(250.0, rel=0.1)
     assert finding.onset == ONSET and finding.score >= 3.0
 
@@ -106,8 +106,9 @@ def test_a_callee_slower_on_its_own_is_not_a_network_delay(skew: float) -> None:
     assert peer_latency_findings(_series(_store(slow_geo, skew)), BASELINE, WINDOW) == []
 
 
-def test_a_caller_slow_on_all_its_calls_says_nothing_about_its_callees() -> None:
-    # api's client is slow to everybody (its own side); web's calls into geo are fine.
+def test_a_caller_slow_on_all_its_calls_is_charged_not_its_callees() -> None:
+    # api's calls are slow to everybody; web's calls into geo are fine: the slowed edges have
+    # api in common, so api's side of the network is named, never geo or db.
     own_side = {
         ("web", _client("geo")): _step(0.008, 0.008),
         ("api", _client("geo")): _step(0.006, 0.256),
@@ -115,7 +116,22 @@ def test_a_caller_slow_on_all_its_calls_says_nothing_about_its_callees() -> None
         ("geo", SERVER): _step(5.0, 5.0),
         ("db", SERVER): _step(3.0, 3.0),
     }
-    assert peer_latency_findings(_series(_store(own_side)), BASELINE, WINDOW) == []
+    (finding,) = peer_latency_findings(_series(_store(own_side)), BASELINE, WINDOW)
+    assert (finding.service, finding.indicator) == ("api", NETWORK)
+    assert "2 of 2 measured edges" in finding.evidence[0].statement
+
+
+def test_a_delay_on_a_middle_service_slows_calls_in_and_out_and_names_it() -> None:
+    # A delay on geo's interface: web's calls into geo slow, and so do geo's own calls to db
+    # (db's server is unchanged). Charging each edge to its callee would name db.
+    both_ways = {
+        ("web", _client("geo")): _step(0.008, 0.258),
+        ("geo", _client("db")): _step(0.004, 0.254),
+        ("geo", SERVER): _step(5.0, 5.0),
+        ("db", SERVER): _step(3.0, 3.0),
+    }
+    (finding,) = peer_latency_findings(_series(_store(both_ways)), BASELINE, WINDOW)
+    assert (finding.service, finding.indicator) == ("geo", NETWORK)
 
 
 def test_the_investigation_names_the_delayed_callee_without_any_span() -> None:

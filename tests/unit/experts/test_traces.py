@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter, defaultdict
+from dataclasses import replace
 
 import pytest
 from hypothesis import given, settings
@@ -13,9 +14,11 @@ from warroom.experts.traces import (
     NETWORK,
     SELF_TIME,
     call_edges,
+    edge_slowdowns,
     network_gaps,
     self_times,
     trace_findings,
+    wire_times,
 )
 from warroom.model import IndicatorKind, Modality, Span
 
@@ -258,3 +261,66 @@ def test_onset_is_the_first_of_the_earliest_spans() -> None:
     early = _span("x", "x", "", "backend", 999.0, 999.001)  # a fast span starts first
     (f,) = trace_findings(base, [*inc, early])
     assert f.onset == 999.0
+
+
+def _chain(n: int, start: float, delay_ms: float) -> list[Span]:
+    """n requests web -> geo -> db (client span + server span per hop) and n requests
+    api -> db, with `delay_ms` added to every packet geo sends: geo's answers to web and geo's
+    requests to db. Processing times stay the same."""
+    spans: list[Span] = []
+    d = delay_ms * MS
+    for i in range(n):
+        t, j, tid = start + i, (i % 5) * 0.1 * MS, f"{start}-{i}"
+        # web (server) -> web client -> geo server -> geo client -> db server
+        db_start = t + 4 * MS + d + j  # geo's request to db travels late
+        db_end = db_start + 3 * MS
+        geo_client_end = db_end + 0.5 * MS
+        geo_end = geo_client_end + 1 * MS
+        web_client_end = geo_end + 0.5 * MS + d  # geo's answer travels late
+        spans += [
+            _span(tid, "w", "", "web", t, web_client_end + 1 * MS),
+            _span(tid, "wc", "w", "web", t + 1 * MS, web_client_end),
+            _span(tid, "g", "wc", "geo", t + 1.5 * MS, geo_end),
+            _span(tid, "gc", "g", "geo", t + 3.5 * MS, geo_client_end),
+            _span(tid, "d", "gc", "db", db_start, db_end),
+        ]
+        tid2 = f"{start}-{i}-api"
+        spans += [
+            _span(tid2, "a", "", "api", t, t + 6 * MS + j),
+            _span(tid2, "ac", "a", "api", t + 1 * MS, t + 5 * MS + j),
+            _span(tid2, "d", "ac", "db", t + 1.5 * MS, t + 4.5 * MS + j),
+        ]
+    return spans
+
+
+def test_wire_time_is_client_minus_server_span_time_in_both_directions() -> None:
+    wire = wire_times(_chain(5, 0.0, 100.0))
+    # web -> geo: 1 ms of request/answer travel, plus geo's late answer (100 ms).
+    assert wire[("web", "geo")][0] == pytest.approx(101.0, abs=0.01)
+    # geo -> db: geo's late request (100 ms) plus 1 ms of travel; db's own 3 ms excluded.
+    assert wire[("geo", "db")][0] == pytest.approx(101.0, abs=0.01)
+    assert wire[("api", "db")][0] == pytest.approx(1.0, abs=0.01)
+
+
+def test_a_delay_on_one_component_is_charged_to_it_not_to_its_callee() -> None:
+    base, inc = _chain(30, 0.0, 0.0), _chain(30, 1000.0, 100.0)
+    slowed, measured = edge_slowdowns(base, inc)
+    assert {(e.caller, e.callee) for e in slowed} == {("web", "geo"), ("geo", "db")}
+    assert ("api", "db") in measured
+    found = _by_key(trace_findings(base, inc))
+    assert ("geo", NETWORK) in found
+    assert ("db", NETWORK) not in found and ("web", NETWORK) not in found
+    assert "2 of 2 call edges" in found[("geo", NETWORK)].evidence[0].statement
+    # Waiting for a slow answer is not working: web's and geo's own time did not change.
+    assert ("web", SELF_TIME) not in found and ("geo", SELF_TIME) not in found
+
+
+def test_one_slowed_edge_goes_to_the_end_whose_other_edges_stayed_fast() -> None:
+    # Only api -> db slows: db's other edge (geo -> db) is fine, so api's network is named.
+    base = _chain(30, 0.0, 0.0)
+    inc = [
+        replace(s, end=s.end + 0.1) if s.span_id in ("ac", "a") and "api" in s.trace_id else s
+        for s in _chain(30, 1000.0, 0.0)
+    ]
+    found = _by_key(trace_findings(base, inc))
+    assert ("api", NETWORK) in found and ("db", NETWORK) not in found
