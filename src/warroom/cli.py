@@ -740,22 +740,37 @@ def _print_gym(result: GymBench) -> None:
 @gym_app.command("calibrate")
 def gym_calibrate(
     runs: Annotated[
-        list[Path], typer.Argument(help="JSON files written by `warroom gym bench --json`.")
+        list[Path],
+        typer.Argument(
+            help="JSON files written by `warroom gym bench --json` or `warroom bench ... --json`."
+        ),
     ],
     output: Annotated[
         Path, typer.Option("--out", help="Where to write the calibration table (JSON).")
     ] = Path("calibration.json"),
+    check_runs: Annotated[
+        list[Path] | None,
+        typer.Option("--check", help="Runs not fitted on: print the fitted map's ECE on each."),
+    ] = None,
 ) -> None:
     """Fit the confidence calibration (raw score -> share of reports that were right) per
-    planner from gym runs; ship it as src/warroom/causal/calibration.json."""
-    from warroom.gym.calibrate import calibrate
+    planner from gym runs and public-data benchmarks; ship it as
+    src/warroom/causal/calibration.json."""
+    from warroom.gym.calibrate import calibrate, check
 
     try:
         table = calibrate(runs)
         table.save(output)
+        checked = check(table, check_runs or [])
     except (WarroomError, OSError) as err:
         _fail(err)
         return
+    for name, row in checked.items():
+        console.print(
+            f"check {name}: {row['reports']:.0f} reports, right {row['right']:.3f}, mean "
+            f"confidence {row['mean_confidence']:.3f}, ECE {row['ece']:.3f}, "
+            f"Brier {row['brier']:.3f}"
+        )
     for planner, mapped in table.maps.items():
         knots = ", ".join(
             f"{r:.2f}->{p:.2f}" for r, p in zip(mapped.raw, mapped.probability, strict=True)

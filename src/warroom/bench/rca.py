@@ -44,7 +44,8 @@ class CaseResult:
     baseline_top: tuple[str, ...] = ()
     baseline_rank: int | None = None
     error: str | None = None
-    confidence: float = 0.0  # calibrated on the gym (causal/calibration.py)
+    confidence: float = 0.0  # calibrated (causal/calibration.py)
+    raw_confidence: float | None = None  # the planner's own score, before calibration
 
 
 @dataclass(frozen=True)
@@ -112,6 +113,7 @@ def _score(
         baseline_top=baseline_top,
         baseline_rank=rank_of(truth.service, baseline_top) if baseline_top else None,
         confidence=inv.report.confidence,
+        raw_confidence=inv.report.raw_confidence,
     )
 
 

@@ -138,14 +138,20 @@ def rank(
 
 
 def has_consequence(findings: list[Finding], path: tuple[str, ...]) -> bool:
-    """Whether anything on the path (culprit included) got slower or started failing."""
+    """Whether anything on the path (culprit included) got slower or started failing.
+
+    Slower calls on the wire count: their time is added to every caller's latency, even
+    though the callers' own working time (and so their self-time findings) did not change."""
     on_path = set(path)
     return any(
         f.service in on_path
-        and f.kind is IndicatorKind.SYMPTOM
         and f.direction > 0
         and f.score >= MIN_SCORE
-        and (symptom_family(f.indicator) in ("latency", "errors") or _is_error_log(f))
+        and (
+            f.indicator == NETWORK
+            or f.kind is IndicatorKind.SYMPTOM
+            and (symptom_family(f.indicator) in ("latency", "errors") or _is_error_log(f))
+        )
         for f in findings
     )
 

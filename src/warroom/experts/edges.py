@@ -6,11 +6,12 @@ late). Charging each slowed edge to its callee would blame the culprit's callees
 outgoing calls; charging it to its caller would blame every client. The component common to
 the slowed edges is the one whose network explains them all.
 
-Attribution is a greedy set cover over the slowed edges: take the endpoint touching the most
-slowed edges not yet explained (ties: the larger share of its own measured edges that slowed,
-then the stronger edge), charge those edges to it, repeat until every slowed edge is explained.
-One slowed edge alone is charged to whichever end has fewer healthy edges of its own: a delay
-on the other end would have slowed those too.
+Attribution is a greedy weighted set cover over the slowed edges: take the endpoint that
+explains the most surprise (the z of the slowed edges not yet explained that touch it, added
+up) times its purity (the share of its own measured edges that slowed: a delay on it would have
+slowed them all), charge those edges to it, repeat until every slowed edge is explained. One
+slowed edge alone goes to whichever end has fewer healthy edges of its own; a strong edge and a
+faint one do not outvote a component whose only edge is the strong one.
 
 Pure functions over edge values, shared by the trace expert (client vs server span time) and
 the per-peer client latency metrics (experts.peers).
@@ -93,9 +94,10 @@ def _cover_key(
     remaining: Sequence[EdgeSlowdown],
     slowed: Sequence[EdgeSlowdown],
     all_edges: set[tuple[str, str]],
-) -> tuple[int, float, float, str]:
-    """Smallest first: most remaining edges covered, largest purity, strongest edge, name."""
+) -> tuple[float, int, str]:
+    """Smallest first: the most surprise explained (the remaining slowed edges it touches,
+    their z added up) times its purity, then the most edges, then the name."""
     covered = [e for e in remaining if e.touches(service)]
     touching = sum(service in edge for edge in all_edges)
     purity = sum(e.touches(service) for e in slowed) / max(1, touching)
-    return -len(covered), -purity, -max(e.z for e in covered), service
+    return -sum(e.z for e in covered) * purity, -len(covered), service

@@ -130,3 +130,25 @@ def test_calibrate_names_a_file_that_is_not_a_run(tmp_path: Path) -> None:
     path.write_text(json.dumps({"director": {"suite": "hard"}}))
     with pytest.raises(InputError, match="notes.json"):
         calibrate([path])
+
+
+def test_public_benchmarks_pool_with_gym_runs_and_fresh_runs_are_checked(tmp_path: Path) -> None:
+    from warroom.gym.calibrate import calibrate, check
+
+    raw, right = _outcomes(5, 200)
+    _run_file(tmp_path / "gym.json", "director", list(zip(raw, right, strict=True)))
+    # A real data set where the same raw scores are right far less often than in the gym.
+    bench_cases = [
+        {"raw_confidence": r, "truth_service": "carts", "rank": 1 if i % 4 == 0 else 3}
+        for i, r in enumerate(raw[:120])
+    ]
+    bench = {"dataset": "rcaeval", "root": "x", "totals": {"planner": "director"}}
+    (tmp_path / "real.json").write_text(json.dumps({**bench, "cases": bench_cases}))
+    gym_only = calibrate([tmp_path / "gym.json"])
+    pooled = calibrate([tmp_path / "gym.json", tmp_path / "real.json"])
+    assert "real.json: director rcaeval 120 cases" in pooled.provenance["runs"]
+    assert pooled.maps["director"].reports == 320
+    before = check(gym_only, [tmp_path / "real.json"])["real.json: director"]
+    after = check(pooled, [tmp_path / "real.json"])["real.json: director"]
+    assert before["reports"] == 120 and before["right"] == 0.25
+    assert after["ece"] < before["ece"]  # pooling brings the claims down towards 1 in 4
