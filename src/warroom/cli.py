@@ -288,6 +288,7 @@ def _run_bench(
     limit: int | None,
     drop: tuple[str, ...],
     planner: str,
+    **extra: float,
 ) -> Any:
     from warroom.bench import rca
     from warroom.bench.rcaeval import run_rcaeval
@@ -310,7 +311,13 @@ def _run_bench(
         runners = {"nezha": rca.run_nezha, "petshop": rca.run_petshop, "rcaeval": run_rcaeval}
         runner = runners[kind]
         return runner(
-            root, baseline=baseline, limit=limit, progress=step, drop=drop, planner=planner
+            root,
+            baseline=baseline,
+            limit=limit,
+            progress=step,
+            drop=drop,
+            planner=planner,
+            **extra,
         )
 
 
@@ -333,9 +340,19 @@ def bench_nezha(
     limit: LimitOption = None,
     drop: DropOption = "",
     planner: PlannerOption = DEFAULT_PLANNER,
+    inject_delay_ms: Annotated[
+        float,
+        typer.Option(
+            min=0.0,
+            max=60_000.0,
+            help="Semi-synthetic check: inject this network delay on one busy component per "
+            "case (not the culprit) and score on it (bench/inject.py).",
+        ),
+    ] = 0.0,
 ) -> None:
     """Every fault of every day under a Nezha root: AS@k, AIS@k, seconds per case."""
-    _bench("nezha", root, as_json, baseline, limit, drop, planner)
+    extra = {"inject_delay_ms": inject_delay_ms} if inject_delay_ms else {}
+    _bench("nezha", root, as_json, baseline, limit, drop, planner, **extra)
 
 
 @bench_app.command("petshop")
@@ -372,6 +389,7 @@ def _bench(
     limit: int | None,
     drop: str,
     planner: str,
+    **extra: float,
 ) -> None:
     from warroom.bench.rca import DROPPABLE
 
@@ -382,7 +400,7 @@ def _bench(
     if unknown:
         _fail(WarroomError(f"unknown modality {unknown[0]!r} (known: {', '.join(DROPPABLE)})"))
     try:
-        result = _run_bench(kind, root, baseline, limit, dropped, check_planner(planner))
+        result = _run_bench(kind, root, baseline, limit, dropped, check_planner(planner), **extra)
     except (WarroomError, ImportError) as err:
         _fail(err)
         return

@@ -9,16 +9,17 @@ from __future__ import annotations
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from warroom.bench.inject import inject_network_delay, pick_target
 from warroom.bench.scoring import accuracy_at, indicator_matches, rank_of
 from warroom.causal.calibration import brier, expected_calibration_error
 from warroom.datasets import nezha, petshop
-from warroom.datasets.base import LoadedCase
+from warroom.datasets.base import GroundTruth, LoadedCase
 from warroom.errors import WarroomError
 from warroom.model import TimeRange
 from warroom.pipeline import METRIC_HISTORY_S, SLO_PREFIX
@@ -151,17 +152,21 @@ def run_nezha(
     progress: Progress | None = None,
     drop: tuple[str, ...] = (),
     planner: str = DEFAULT_PLANNER,
+    inject_delay_ms: float = 0.0,
 ) -> BenchResult:
-    """Every fault of every day under root."""
+    """Every fault of every day under root (with inject_delay_ms: the semi-synthetic check of
+    bench/inject.py, scored on the component whose network was delayed)."""
     faults = nezha.list_faults(root)[:limit]
     results = []
-    for fault in faults:
+    for index, fault in enumerate(faults):
         if progress:
             progress(fault.case_id)
         started = time.perf_counter()
         try:
             loaded = nezha.load_case(root, fault)
             _drop(loaded, drop)
+            if inject_delay_ms > 0:
+                loaded = _with_injected_delay(loaded, inject_delay_ms / 1000.0, index)
             base_top = _baro_top(loaded) if baseline == "baro" else ()
             results.append(_score(loaded, fault.day, started, base_top, planner))
             loaded.store.close()
@@ -170,8 +175,24 @@ def run_nezha(
     totals = _nezha_totals(results)
     if drop:
         totals["dropped_modalities"] = list(drop)
+    if inject_delay_ms > 0:
+        totals["injected_delay_ms"] = inject_delay_ms
     totals["planner"] = planner
     return BenchResult("nezha", str(root), tuple(results), baseline, totals)
+
+
+def _with_injected_delay(loaded: LoadedCase, delay_s: float, seed: int) -> LoadedCase:
+    """The case with a delay injected on one busy component other than its real culprit; the
+    truth becomes that component (its real fault stays in the data, a second suspect)."""
+    spec = loaded.spec
+    window = spec.incident.window
+    real = spec.truth.service if spec.truth else ""
+    target = pick_target(loaded.store.spans(window), real, seed)
+    if target is None:
+        raise WarroomError(f"{spec.id}: no component busy enough to inject a delay on")
+    inject_network_delay(loaded.store, window, target, delay_s)
+    truth = GroundTruth(target, "network-delay (injected)")
+    return replace(loaded, spec=replace(spec, truth=truth))
 
 
 def run_petshop(
