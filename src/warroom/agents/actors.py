@@ -28,7 +28,7 @@ from warroom.agents.code import Frame, StackFrames, StackFramesIn, StackFramesOu
 from warroom.agents.executor import AgentCall
 from warroom.causal.fault_types import type_from_text
 from warroom.causal.rank import MIN_SCORE, symptom_family
-from warroom.experts.changes import changes_before
+from warroom.experts.changes import change_evidence, changes_before
 from warroom.experts.peers import UNANSWERED, is_server_latency, peer_of, to_ms
 from warroom.experts.traces import NETWORK
 from warroom.model import (
@@ -234,7 +234,7 @@ class ChangeActor(Actor):
     def weigh(self, h: RootCause, facts: CaseFacts, results: Results) -> list[Check]:
         near = changes_before(facts.changes, h.service, h.onset)
         if not near:
-            return []
+            return self._changed_caller(h, facts)
         _, found, _ = _value(results, self.playbook(h, facts)[0])
         evidence = (found,) if found is not None else ()
         before = (h.onset or near[0].time) - near[0].time
@@ -242,6 +242,26 @@ class ChangeActor(Actor):
         if h.fault_type in self.CODE_TYPES:
             return [Check(self.name, "recent change", "supports", 2.0, what, evidence)]
         return [Check(self.name, "recent change", "neutral", 1.0, what, evidence)]
+
+
+    def _changed_caller(self, h: RootCause, facts: CaseFacts) -> list[Check]:
+        """A suspect seen only through its one caller's failing calls (no server of its own
+        answered), while that caller changed just before: the change is the likelier cause
+        (a pushed config or a new version that calls it wrongly) and the blame moves to it."""
+        if h.indicator != UNANSWERED:
+            return []
+        callers = sorted(c for c, xs in facts.callees.items() if h.service in xs)
+        if len(callers) != 1:
+            return []
+        near = changes_before(facts.changes, callers[0], h.onset)
+        if not near or h.onset is None:
+            return []
+        evidence = (change_evidence(near[0], h.onset),)
+        reason = (
+            f"only {callers[0]} calls it, and {callers[0]} had a {near[0].kind} "
+            f"{h.onset - near[0].time:.0f} s before its calls began to fail"
+        )
+        return [Check(self.name, "caller changed", "refutes", 0.5, reason, evidence, callers[0])]
 
 
 class NetworkActor(Actor):

@@ -266,3 +266,29 @@ def test_results_that_failed_or_were_not_run_are_missing_not_verdicts() -> None:
     empty: Results = {}
     checks = DatabaseActor().weigh(_h("orders-db", POOL, "pool"), facts, empty)
     assert all(c.ratio == 1.0 for c in checks)
+
+
+def _unanswered(service: str) -> RootCause:
+    from warroom.experts.peers import UNANSWERED
+
+    return RootCause(service, UNANSWERED, "dependency", 9.0, 700.0, (service,), 1.0)
+
+
+def test_a_callee_seen_only_through_its_one_caller_that_just_changed_hands_the_blame_back() -> None:
+    from dataclasses import replace
+
+    from warroom.agents.actors import ChangeActor
+    from warroom.model import Event
+
+    push = Event(650.0, "payment", "config", "payment.yaml: timeout 3s -> 3ms")
+    facts = replace(
+        _facts(_store({}), {"payment": frozenset({"gateway"}), "web": frozenset({"payment"})}),
+        changes=(push,),
+    )
+    (check,) = ChangeActor().weigh(_unanswered("gateway"), facts, {})
+    assert (check.verdict, check.redirect) == ("refutes", "payment")
+    assert "config" in check.reason and check.evidence[0].value == 50.0
+    # Two callers, or no change on the caller: a third party that is down for everyone.
+    two = replace(facts, callees={**facts.callees, "web": frozenset({"payment", "gateway"})})
+    assert ChangeActor().weigh(_unanswered("gateway"), two, {}) == []
+    assert ChangeActor().weigh(_unanswered("gateway"), replace(facts, changes=()), {}) == []
