@@ -33,6 +33,10 @@ ABSOLUTE_FLOOR = 0.2
 SMALL_SAMPLE = 5  # baselines with fewer points get a proportionally wider floor
 MIN_BASELINE_POINTS = 1  # one point gives a level; the floor then says how little we know
 PERSISTENCE_MIN_POINTS = 3
+# Specificity against the baseline's own variation (habit): a deviation counts as usual when
+# baseline stretches reach this share of it; fewer stretches than this cannot tell.
+HABIT_SHARE = 0.5
+MIN_HABIT_BLOCKS = 5
 
 # Traffic volume (bytes, packets) follows load, so it is a symptom, not a saturated resource.
 # So is consumer lag: it grows whenever anything slows consumption (the consumer, or a store
@@ -205,7 +209,27 @@ def _deviation(
     peak = int(order[1]) if np.isfinite(signed).sum() >= PERSISTENCE_MIN_POINTS else int(order[0])
     over = np.flatnonzero(signed >= ONSET_Z)
     onset = float(test.times[over[0]]) if len(over) else None
-    return Deviation(median, scale, float(test.values[peak]), float(signed[peak]), onset)
+    peak_z = float(signed[peak])
+    if peak_z >= ONSET_Z:
+        peak_z *= 1.0 - habit(t_base, center, scale, direction, int(finite.sum()), peak_z)
+    return Deviation(median, scale, float(test.values[peak]), peak_z, onset)
+
+
+def habit(
+    t_base: FloatArray, center: float, scale: float, direction: int, length: int, peak_z: float
+) -> float:
+    """Share of the baseline's own stretches, as long as the window, that already reached half
+    the window's deviation (scored the same way: the second-highest point). A bursty series
+    whose baseline does this often is showing its habit, not the incident."""
+    z = (t_base - center) / scale
+    signed = z * direction if direction else np.abs(z)
+    length = max(1, min(length, len(signed)))
+    blocks = len(signed) - length + 1
+    if blocks < MIN_HABIT_BLOCKS:
+        return 0.0
+    stretches = np.sort(np.lib.stride_tricks.sliding_window_view(signed, length), axis=1)
+    scored = stretches[:, -2] if length >= PERSISTENCE_MIN_POINTS else stretches[:, -1]
+    return float(np.mean(scored >= HABIT_SHARE * peak_z))
 
 
 def _direction(metric: str) -> int:

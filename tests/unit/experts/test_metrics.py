@@ -228,3 +228,22 @@ def test_a_filling_disk_is_scored_on_the_headroom_left() -> None:
     assert filling is not None and growing is not None
     assert filling.peak_z > 10 > growing.peak_z
     assert filling.peak_value == 100.0
+
+
+def test_a_burst_the_baseline_often_had_is_the_series_habit_not_the_incident() -> None:
+    # An idle pod's CPU: near zero, with two-minute bursts to ~0.7 now and then.
+    bursty = [0.001, 0.001, 0.7, 0.65, 0.001, 0.001, 0.001, 0.72, 0.6, 0.001] * 3
+    window = [0.7, 0.68, 0.001, 0.001]
+    times = [10.0 * i for i in range(30)]
+    s = Series(
+        "pod",
+        "cpu",
+        np.array(times + [300.0 + 10 * i for i in range(4)]),
+        np.array(bursty + window),
+    )
+    usual = deviation(s, TimeRange(0.0, 300.0), TimeRange(300.0, 400.0), +1)
+    assert usual is not None and usual.peak_z < ONSET_Z
+    # The same window after a baseline that never burst is an anomaly.
+    quiet = Series("pod", "cpu", s.times, np.array([0.001, 0.0012] * 15 + window))
+    found = deviation(quiet, TimeRange(0.0, 300.0), TimeRange(300.0, 400.0), +1)
+    assert found is not None and found.peak_z >= ONSET_Z
