@@ -6,6 +6,7 @@ Numeric series hold read-only numpy arrays so a value can be shared without bein
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -23,9 +24,52 @@ def _frozen(values: object) -> FloatArray:
     return array
 
 
+# The times a reader accepts: 1970-01-01 up to (not including) 3000-01-01 UTC. Anything else
+# in telemetry is a unit mistake or garbage, and much of it cannot even be formatted.
+EARLIEST_TIME = 0.0
+LATEST_TIME = 32_503_680_000.0
+
+
 def iso(ts: float) -> str:
     """Format epoch seconds as an ISO-8601 UTC string (second precision)."""
-    return datetime.fromtimestamp(ts, tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    try:
+        return datetime.fromtimestamp(ts, tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    except (OverflowError, ValueError, OSError, TypeError):
+        # A report must still print when a value slipped past the readers' checks.
+        return f"<invalid time {short_number(ts)}>"
+
+
+def is_valid_time(ts: object) -> bool:
+    """True for a finite epoch time (a real number, not a bool) in [EARLIEST_TIME, LATEST_TIME)."""
+    if isinstance(ts, bool) or not isinstance(ts, int | float):
+        return False
+    try:
+        value = float(ts)
+    except OverflowError:  # an integer too large for a float
+        return False
+    return math.isfinite(value) and EARLIEST_TIME <= value < LATEST_TIME
+
+
+def time_problem(ts: object) -> str | None:
+    """Why `ts` is not a usable epoch time (for an error message), or None when it is one."""
+    if is_valid_time(ts):
+        return None
+    if isinstance(ts, float) and not math.isfinite(ts):
+        return f"{ts!r} is not a finite time"
+    if isinstance(ts, bool) or not isinstance(ts, int | float):
+        return f"expected a number of epoch seconds, got {type(ts).__name__}"
+    return f"{short_number(ts)} is outside 1970..3000 (epoch seconds)"
+
+
+def short_number(value: object) -> str:
+    """A number as an error message shows it: at most ~40 characters, even for a huge int."""
+    if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > 128:
+        # repr() of an int past Python's int-string limit raises; its size is what matters.
+        return f"an integer of about {int(value.bit_length() * 0.30103)} digits"
+    if not isinstance(value, int | float | str):
+        return f"a {type(value).__name__}"  # repr of a deep structure could itself recurse
+    text = repr(value[:41] if isinstance(value, str) else value)
+    return text if len(text) <= 40 else f"{text[:37]}..."
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,12 @@ enums as numbers or names, and the pre-1.0 `instrumentationLibrary*` field names
 
     doc = spans_to_otlp(store.spans(window))       # an ExportTraceServiceRequest
     spans = read_spans(Path("traces.otlp.json"))    # one document or JSON lines
+    spans = read_spans(path, notes)                 # drops broken spans, says so in notes
+
+Every reader either returns values or raises InputError naming the file, line and JSON path:
+times must lie in 1970..3000, AnyValues nest at most MAX_VALUE_DEPTH levels, integers have at
+most MAX_INTEGER_DIGITS digits. A span that ends before it starts, or whose (trace, span) id
+was already read, is dropped and counted in `notes`; without a notes list it is an error.
 """
 
 from __future__ import annotations
@@ -17,13 +23,13 @@ import binascii
 import hashlib
 import json
 import math
-import re
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
 from warroom.errors import InputError
-from warroom.model import LogRecord, Span
+from warroom.intake.files import iter_json, read_text
+from warroom.model import LogRecord, Span, short_number, time_problem
 
 SERVICE_NAME = "service.name"
 POD_NAME = "k8s.pod.name"
@@ -52,6 +58,12 @@ OTHER_SIGNALS = {
     "resourceMetrics": "metrics",
 }
 HEX_DIGITS = "0123456789abcdefABCDEF"
+# A body or attribute nests AnyValues at most this deep: real ones nest a few levels; the bound
+# keeps a crafted file from costing time or stack.
+MAX_VALUE_DEPTH = 32
+# A fixed64 has at most 20 decimal digits; a longer "integer" is garbage (and past 4,300 digits
+# Python would refuse to convert it at all).
+MAX_INTEGER_DIGITS = 24
 _T = TypeVar("_T")
 
 
@@ -199,12 +211,48 @@ def nanos_text(seconds: float) -> str:
 # --- reading ---------------------------------------------------------------------------------
 
 
-def read_spans(path: Path) -> list[Span]:
-    """Every span in an OTLP/JSON traces file (one document or JSON lines)."""
+def read_spans(path: Path, notes: list[str] | None = None) -> list[Span]:
+    """Every span in an OTLP/JSON traces file (one document or JSON lines).
+
+    Spans that end before they start and repeated (trace, span) ids are dropped and counted in
+    `notes`; when no notes list is given they are an InputError instead.
+    """
     spans: list[Span] = []
     for line, doc in read_documents(path):
         spans.extend(otlp_spans(doc, f"{path}:{line}"))
-    return spans
+    return checked_spans(spans, str(path), notes)
+
+
+def checked_spans(spans: list[Span], source: str, notes: list[str] | None) -> list[Span]:
+    """`spans` without those ending before they start or repeating an id (first one kept)."""
+    kept: list[Span] = []
+    seen: dict[tuple[str, str], Span] = {}
+    backwards = same = conflicting = 0
+    for span in spans:
+        key = (span.trace_id, span.span_id)
+        if span.end < span.start:
+            backwards += 1
+        elif seen.get(key) == span:
+            same += 1
+        elif key in seen:
+            conflicting += 1
+        else:
+            seen[key] = span
+            kept.append(span)
+    problems = [
+        f"{n} {what}"
+        for n, what in (
+            (backwards, "span(s) ending before they start"),
+            (same, "repeated span(s) (same ids, same content)"),
+            (conflicting, "span(s) repeating an earlier span's ids with other content"),
+        )
+        if n
+    ]
+    if problems and notes is None:
+        raise InputError(f"{source}: {'; '.join(problems)}")
+    if problems and notes is not None:
+        notes.append(f"{source}: dropped {', '.join(problems)}")
+    return kept
 
 
 def read_logs(path: Path) -> list[LogRecord]:
@@ -233,28 +281,7 @@ def read_documents(path: Path) -> Iterator[tuple[int, Any]]:
     Takes a single (even pretty-printed) document, JSON lines as the collector's file exporter
     writes them, or documents simply written one after another.
     """
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as err:
-        raise InputError(f"{path}: cannot read ({err.strerror or err})") from None
-    except UnicodeDecodeError as err:
-        raise InputError(f"{path}: not UTF-8 text (byte {err.start})") from None
-    decoder, blank = json.JSONDecoder(), re.compile(r"\s*")
-    pos, line, counted = 0, 1, 0
-    while True:
-        match = blank.match(text, pos)
-        pos = match.end() if match else pos
-        if pos >= len(text):
-            return
-        line += text.count("\n", counted, pos)
-        counted = pos
-        try:
-            doc, pos = decoder.raw_decode(text, pos)
-        except json.JSONDecodeError as err:
-            raise InputError(
-                f"{path}:{line}: not JSON: {err.msg} (line {err.lineno} column {err.colno})"
-            ) from None
-        yield line, doc
+    yield from iter_json(read_text(path), str(path))
 
 
 def _read(
@@ -310,7 +337,7 @@ def _span(raw: Any, service: str, pod: str, where: str) -> Span:
     raw_code = status.get("code", 0)
     code = STATUS_CODES.get(raw_code) if isinstance(raw_code, int | str) else None
     if code is None:
-        raise _Bad(f"{where}.status.code", f"unknown status code {status.get('code')!r}")
+        raise _Bad(f"{where}.status.code", f"unknown status code {short_number(raw_code)}")
     attributes = _attributes(raw, where) if "attributes" in raw else {}
     name = raw.get("name", "")
     if not isinstance(name, str):
@@ -360,7 +387,7 @@ def _level(raw: Mapping[str, Any], where: str) -> str:
         return name if name in SEVERITY else ""
     number = _integer(raw_number)
     if number is None or not 0 <= number <= 24:
-        raise _Bad(f"{where}.severityNumber", f"expected 0..24, got {raw_number!r}")
+        raise _Bad(f"{where}.severityNumber", f"expected 0..24, got {_kind(raw_number)}")
     return SEVERITY[(number - 1) // 4] if number else ""
 
 
@@ -387,31 +414,62 @@ def _attributes(obj: Mapping[str, Any], where: str) -> dict[str, str]:
 
 
 def _text(value: Any, where: str) -> str:
-    """An AnyValue as text: strings as they are, structures as compact JSON."""
-    plain = _plain(value, where)
+    """An AnyValue as text: strings as they are, structures as compact JSON (encoded once, at
+    the top: encoding each level's text again would double its size per level)."""
+    plain = _plain(value, where, 0)
     if isinstance(plain, str):
         return plain
     return json.dumps(plain, separators=(",", ":"), sort_keys=True)
 
 
-def _plain(value: Any, where: str) -> Any:
-    """An AnyValue as the Python value it stands for."""
+def _plain(value: Any, where: str, depth: int) -> Any:
+    """An AnyValue as the Python value it stands for (strings, numbers, lists, dicts)."""
     if value is None or value == {}:
         return ""
     if not isinstance(value, dict) or len(value) != 1:
         raise _Bad(where, f"expected an AnyValue with one field, got {_kind(value)}")
+    if depth >= MAX_VALUE_DEPTH:
+        raise _Bad(where, f"values nested deeper than {MAX_VALUE_DEPTH} levels")
     kind, inner = next(iter(value.items()))
     if kind in ("stringValue", "bytesValue"):
-        return str(inner)
+        return _scalar_text(inner, f"{where}.{kind}")
     if kind == "boolValue":
         return bool(inner)
     if kind in ("intValue", "doubleValue"):
+        return _number(inner, f"{where}.{kind}")
+    if kind in ("arrayValue", "kvlistValue") and isinstance(inner, dict):
+        items = _array(inner, "values", f"{where}.{kind}")
+        inner_where = f"{where}.{kind}.values"
+        if kind == "arrayValue":
+            return [_plain(v, f"{inner_where}[{i}]", depth + 1) for i, v in enumerate(items)]
+        return _kvlist(items, inner_where, depth + 1)
+    raise _Bad(where, f"unknown AnyValue field {str(kind)[:40]!r}")
+
+
+def _kvlist(items: list[Any], where: str, depth: int) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for i, item in enumerate(items):
+        if not isinstance(item, dict) or not isinstance(item.get("key"), str):
+            raise _Bad(f"{where}[{i}]", "expected {key, value}")
+        out[item["key"]] = _plain(item.get("value"), f"{where}[{i}].value", depth)
+    return out
+
+
+def _scalar_text(inner: Any, where: str) -> str:
+    if isinstance(inner, str):
         return inner
-    if kind == "arrayValue" and isinstance(inner, dict):
-        return [_plain(v, f"{where}.arrayValue") for v in inner.get("values") or []]
-    if kind == "kvlistValue" and isinstance(inner, dict):
-        return _attributes({"attributes": inner.get("values") or []}, f"{where}.kvlistValue")
-    raise _Bad(where, f"unknown AnyValue field {kind!r}")
+    if isinstance(inner, dict | list):
+        raise _Bad(where, f"expected a string, got {_kind(inner)}")
+    return json.dumps(inner)
+
+
+def _number(inner: Any, where: str) -> int | float | str:
+    """An intValue or doubleValue: a number, or the decimal string the JSON mapping allows."""
+    if isinstance(inner, bool) or not isinstance(inner, int | float | str):
+        raise _Bad(where, f"expected a number, got {_kind(inner)}")
+    if isinstance(inner, str) and len(inner) > MAX_INTEGER_DIGITS + 8:
+        raise _Bad(where, f"a number of {len(inner)} characters")
+    return inner
 
 
 def _id(obj: Mapping[str, Any], key: str, size: int, where: str, required: bool = False) -> str:
@@ -428,10 +486,8 @@ def _id(obj: Mapping[str, Any], key: str, size: int, where: str, required: bool 
     else:
         text = _base64_id(value, size)
         if not text:
-            raise _Bad(
-                f"{where}.{key}",
-                f"expected a {size}-byte id as {2 * size} hex digits (or base64), got {value!r}",
-            )
+            expected = f"expected a {size}-byte id as {2 * size} hex digits (or base64)"
+            raise _Bad(f"{where}.{key}", f"{expected}, got {_kind(value)}")
     if text.strip("0"):
         return text
     if required:
@@ -462,21 +518,28 @@ def _seconds(obj: Mapping[str, Any], key: str, where: str) -> float:
     nanos = _integer(value)
     if nanos is None or nanos < 0:
         raise _Bad(
-            f"{where}.{key}", f"expected nanoseconds since the epoch as an integer, got {value!r}"
+            f"{where}.{key}",
+            f"expected nanoseconds since the epoch as an integer, got {_kind(value)}",
         )
-    return nanos / NANOS  # int / int rounds once, so the writer's value comes back exactly
+    seconds = nanos / NANOS  # int / int rounds once, so the writer's value comes back exactly
+    problem = time_problem(seconds)
+    if problem:
+        raise _Bad(f"{where}.{key}", problem)
+    return seconds
 
 
 def _integer(value: Any) -> int | None:
     if isinstance(value, str):
         # isdecimal alone would let other scripts' digits through; int() would allow "1_000".
         digits = value[1:] if value.startswith("-") else value
+        if len(digits) > MAX_INTEGER_DIGITS:
+            return None
         return int(value) if digits.isascii() and digits.isdecimal() else None
     if isinstance(value, bool):
         return None
     if isinstance(value, int):
         return value
-    if isinstance(value, float) and value.is_integer():
+    if isinstance(value, float) and value.is_integer() and abs(value) < 1e24:
         return int(value)
     return None
 
@@ -492,9 +555,10 @@ def _kind(value: Any) -> str:
     if isinstance(value, bool):
         return f"the boolean {str(value).lower()}"
     if isinstance(value, int | float):
-        return f"the number {value!r}"
+        return f"the number {short_number(value)}"
     if isinstance(value, str):
-        return f"the string {value[:40]!r}"
+        more = f" ({len(value)} characters)" if len(value) > 40 else ""
+        return f"the string {value[:40]!r}{more}"
     if isinstance(value, dict):
         return "an object"
     return "a list" if isinstance(value, list) else type(value).__name__

@@ -7,9 +7,13 @@ Our own parser rather than prometheus_client's: that one calls itself laxer than
 reports no line numbers, renames counters (adds or drops `_total`) and, in the versions we read,
 drops timestamps; an incident's metrics are nothing but timestamped samples.
 
-Timestamps are integer milliseconds in the file and epoch seconds inside warroom. The writer
-puts every sample of a series in one family, as backfill files do; a scrape would keep only one
-sample per series.
+Timestamps are integer milliseconds in the file and epoch seconds inside warroom (1970..3000,
+else the line is an error). The writer puts every sample of a series in one family, as backfill
+files do; a scrape would keep only one sample per series.
+
+Two samples of one series at one time: the same value twice is one sample (as Prometheus
+ingests it; the repeat is counted in `notes` when a list is given), two different values are
+an error naming both lines, since either could be the true one.
 """
 
 from __future__ import annotations
@@ -21,7 +25,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from warroom.errors import InputError
-from warroom.model import Series
+from warroom.intake.files import read_text
+from warroom.model import Series, time_problem
 
 SERVICE_LABEL = "service"
 METRIC_TYPES = ("counter", "gauge", "histogram", "summary", "untyped")
@@ -39,7 +44,7 @@ _SAMPLE = re.compile(
 )
 _LABEL = re.compile(r"[ \t]*([a-zA-Z_][a-zA-Z0-9_]*)[ \t]*=[ \t]*\"((?:[^\"\\]|\\.)*)\"[ \t]*")
 _VALUE = re.compile(r"[+-]?(?:(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?|inf(?:inity)?|nan)", re.I)
-_TIMESTAMP = re.compile(r"-?\d+")
+_TIMESTAMP = re.compile(r"-?\d{1,18}")  # milliseconds; 18 digits reach far past the year 3000
 _COMMENT = re.compile(r"#[ \t]*(HELP|TYPE)(?:[ \t]+(\S*))?(?:[ \t]+(.*))?")
 _ESCAPE = re.compile(r"\\(.)")
 _UNESCAPE = {"\\": "\\", '"': '"', "n": "\n"}
@@ -130,25 +135,26 @@ def format_value(value: float) -> str:
 # --- reading ---------------------------------------------------------------------------------
 
 
-def read_prom(path: Path) -> list[PromSample]:
+def read_prom(path: Path, notes: list[str] | None = None) -> list[PromSample]:
     """Every sample in a text-format file."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as err:
-        raise InputError(f"{path}: cannot read ({err.strerror or err})") from None
-    except UnicodeDecodeError as err:
-        raise InputError(f"{path}: not UTF-8 text (byte {err.start})") from None
-    return parse_text(text, str(path))
+    return parse_text(read_text(path), str(path), notes)
 
 
-def parse_text(text: str, source: str = "<text>") -> list[PromSample]:
-    """Every sample of a text exposition; a malformed line raises InputError with its number."""
+def parse_text(
+    text: str, source: str = "<text>", notes: list[str] | None = None
+) -> list[PromSample]:
+    """Every sample of a text exposition; a malformed line raises InputError with its number.
+
+    Repeated samples (same series, time and value) are kept once and counted in `notes`.
+    """
     parser = _Parser()
     for number, line in enumerate(text.split("\n"), start=1):
         try:
-            parser.line(line.rstrip("\r"))
+            parser.line(line.rstrip("\r"), number)
         except ValueError as err:
             raise InputError(f"{source}:{number}: {err}: {line[:120]!r}") from None
+    if parser.repeats and notes is not None:
+        notes.append(f"{source}: {parser.repeats} repeated sample(s) (same series, time, value)")
     return parser.samples
 
 
@@ -160,8 +166,12 @@ class _Parser:
         self.types: dict[str, str] = {}
         self.helps: set[str] = set()
         self.sampled: set[str] = set()  # families that already have samples
+        # (name, labels, time) -> (value, line) of every sample so far, to find repeats
+        self.seen: dict[tuple[str, tuple[tuple[str, str], ...], float | None], tuple[float, int]]
+        self.seen = {}
+        self.repeats = 0
 
-    def line(self, line: str) -> None:
+    def line(self, line: str, number: int = 0) -> None:
         stripped = line.strip(" \t")
         if not stripped:
             return
@@ -174,14 +184,30 @@ class _Parser:
         name = match["name"]
         family, kind = self.family(name)
         self.sampled.add(family)
-        self.samples.append(
-            PromSample(
-                name=name,
-                labels=parse_labels(match["labels"] or ""),
-                value=_value(match["value"]),
-                ts=_timestamp(match["ts"]) if match["ts"] is not None else None,
-                type=kind,
-            )
+        sample = PromSample(
+            name=name,
+            labels=parse_labels(match["labels"] or ""),
+            value=_value(match["value"]),
+            ts=_timestamp(match["ts"]) if match["ts"] is not None else None,
+            type=kind,
+        )
+        if self.first_time(sample, number):
+            self.samples.append(sample)
+
+    def first_time(self, sample: PromSample, number: int) -> bool:
+        """False for a repeat of an earlier sample; a conflicting one raises ValueError."""
+        key = (sample.name, tuple(sorted(sample.labels.items())), sample.ts)
+        earlier = self.seen.get(key)
+        if earlier is None:
+            self.seen[key] = (sample.value, number)
+            return True
+        value, line = earlier
+        if value == sample.value or (math.isnan(value) and math.isnan(sample.value)):
+            self.repeats += 1
+            return False
+        raise ValueError(
+            f"value {format_value(sample.value)} conflicts with {format_value(value)} for the "
+            f"same series and time on line {line}"
         )
 
     def comment(self, line: str) -> None:
@@ -244,11 +270,15 @@ def _unescape(match: re.Match[str]) -> str:
 
 def _value(text: str) -> float:
     if not _VALUE.fullmatch(text):
-        raise ValueError(f"value {text!r} is not a number")
+        raise ValueError(f"value {text[:40]!r} is not a number")
     return float(text)
 
 
 def _timestamp(text: str) -> float:
     if not _TIMESTAMP.fullmatch(text):
-        raise ValueError(f"timestamp {text!r} is not an integer of milliseconds")
-    return int(text) / 1000.0
+        raise ValueError(f"timestamp {text[:40]!r} is not an integer of milliseconds")
+    seconds = int(text) / 1000.0
+    problem = time_problem(seconds)
+    if problem:
+        raise ValueError(f"timestamp {text} ms: {problem}")
+    return seconds

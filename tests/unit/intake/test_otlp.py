@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import time
 from pathlib import Path
 from typing import Any
 
@@ -266,3 +267,87 @@ def test_a_log_without_any_time_is_refused() -> None:
     doc = {"resourceLogs": [{"scopeLogs": [{"logRecords": [{"body": {"stringValue": "x"}}]}]}]}
     with pytest.raises(InputError, match=r"logRecords\[0\]: neither timeUnixNano"):
         otlp_logs(doc)
+
+
+# --- hostile input: bounded, and an InputError rather than a traceback or a hang --------------
+
+
+def _log_doc(body: Any) -> dict[str, Any]:
+    record = {"timeUnixNano": "1750000000000000000", "body": body}
+    return {"resourceLogs": [{"scopeLogs": [{"logRecords": [record]}]}]}
+
+
+def _nested_kvlist(levels: int) -> dict[str, Any]:
+    value: dict[str, Any] = {"stringValue": 'a "quoted" \\ text ' * 20}
+    for _ in range(levels):
+        value = {"kvlistValue": {"values": [{"key": "k", "value": value}]}}
+    return value
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("startTimeUnixNano", "9" * 5000, "startTimeUnixNano: expected nanoseconds"),
+        (
+            "startTimeUnixNano",
+            "9" * 24,
+            "startTimeUnixNano: 1000000000000000.0 is outside 1970..3000",
+        ),
+        ("spanId", "1" * 5000, "spanId: expected a 8-byte id"),
+        ("traceId", "f" * 5000, "traceId: expected a 16-byte id"),
+    ],
+)
+def test_huge_ids_and_times_are_named_not_converted(field: str, value: Any, message: str) -> None:
+    with pytest.raises(InputError, match=message):
+        otlp_spans(_request([_span_json(**{field: value})]))
+
+
+def test_a_5000_digit_severity_number_is_an_input_error() -> None:
+    doc = _log_doc({"stringValue": "x"})
+    doc["resourceLogs"][0]["scopeLogs"][0]["logRecords"][0]["severityNumber"] = "9" * 5000
+    with pytest.raises(InputError, match="severityNumber: expected 0..24"):
+        otlp_logs(doc)
+
+
+def test_a_file_nested_past_the_recursion_limit_is_an_input_error(tmp_path: Path) -> None:
+    path = tmp_path / "deep.json"
+    path.write_text('{"resourceSpans": ' + "[" * 50_000 + "]" * 50_000 + "}")
+    with pytest.raises(InputError, match="deep.json:1: JSON nested too deeply"):
+        read_spans(path)
+
+
+def test_nested_kvlist_bodies_are_encoded_once_and_bounded() -> None:
+    started = time.perf_counter()
+    message = otlp_logs(_log_doc(_nested_kvlist(31)))[0].message
+    assert time.perf_counter() - started < 1.0
+    assert len(message) < 2_000  # it used to double at every level: 2**31 times the text
+    decoded = json.loads(message)
+    for _ in range(30):
+        decoded = decoded["k"]
+    assert decoded["k"].startswith('a "quoted"')
+    with pytest.raises(InputError, match="nested deeper than 32 levels"):
+        otlp_logs(_log_doc(_nested_kvlist(40)))
+
+
+def test_array_values_of_the_wrong_type_are_named() -> None:
+    with pytest.raises(InputError, match=r"body.arrayValue.values: expected a list"):
+        otlp_logs(_log_doc({"arrayValue": {"values": 5}}))
+    with pytest.raises(InputError, match=r"body.stringValue: expected a string"):
+        otlp_logs(_log_doc({"stringValue": {"a": 1}}))
+
+
+def test_backwards_and_repeated_spans_are_dropped_and_counted(tmp_path: Path) -> None:
+    good = _span_json()
+    backwards = _span_json(spanId="00f067aa0ba902b8", endTimeUnixNano="1749999999000000000")
+    other = _span_json(name="other")  # good's ids with other content
+    path = tmp_path / "traces.json"
+    path.write_text(
+        json.dumps(_request([good, backwards, dict(good), other], **{"service.name": "a"}))
+    )
+    notes: list[str] = []
+    spans = read_spans(path, notes)
+    assert [s.operation for s in spans] == ["op"]
+    assert len(notes) == 1 and "1 span(s) ending before they start" in notes[0]
+    assert "1 repeated span(s)" in notes[0] and "1 span(s) repeating an earlier" in notes[0]
+    with pytest.raises(InputError, match="traces.json: 1 span"):
+        read_spans(path)  # no notes to count them in: an error, not a silent drop

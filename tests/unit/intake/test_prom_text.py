@@ -77,7 +77,7 @@ def test_parses_what_exporters_write() -> None:
             'rpc{quantile="0.99"} NaN',
             "rpc_count 10",
             "",
-            "up 1 -1000",
+            "up 1 1000",
             'temperature { room = "kitchen" } -Inf',
             "ratio 1e-05",
         ]
@@ -93,7 +93,7 @@ def test_parses_what_exporters_write() -> None:
     assert rows[2].value == 1.25 and rows[2].ts is None
     assert rows[4].type == "summary" and math.isnan(rows[4].value)
     assert rows[5].type == "summary"
-    assert (rows[6].name, rows[6].type, rows[6].ts) == ("up", "untyped", -1.0)
+    assert (rows[6].name, rows[6].type, rows[6].ts) == ("up", "untyped", 1.0)
     assert rows[7].labels == {"room": "kitchen"} and rows[7].value == -math.inf
     assert rows[8].value == 1e-05
 
@@ -143,9 +143,37 @@ def test_type_lines_must_come_once_and_first() -> None:
 def test_read_prom_names_the_file(tmp_path: Path) -> None:
     path = tmp_path / "m.prom"
     path.write_bytes(b"cpu 1\n\xff\n")
-    with pytest.raises(InputError, match="m.prom: not UTF-8"):
+    with pytest.raises(InputError, match="m.prom:2: not UTF-8"):
         read_prom(path)
     with pytest.raises(InputError, match="cannot read"):
         read_prom(tmp_path / "missing.prom")
     path.write_text("")
     assert read_prom(path) == []
+
+
+def test_conflicting_samples_are_an_error_naming_both_lines() -> None:
+    text = 'lat{service="a"} 10 1750000000000\nlat{service="b"} 3 1750000000000\n'
+    text += 'lat{service="a"} 200 1750000000000\n'
+    with pytest.raises(InputError, match=r"m.prom:3: value 200.0 conflicts with 10.0 .* line 1"):
+        parse_text(text, "m.prom")
+
+
+def test_repeated_samples_are_kept_once_and_counted() -> None:
+    text = 'up{service="a"} 1 1750000000000\n' * 3 + 'up{service="a"} NaN\nup{service="a"} NaN\n'
+    notes: list[str] = []
+    rows = parse_text(text, "m.prom", notes)
+    assert len(rows) == 2
+    assert notes == ["m.prom: 3 repeated sample(s) (same series, time, value)"]
+
+
+@pytest.mark.parametrize(
+    ("timestamp", "message"),
+    [
+        ("9" * 5000, "is not an integer of milliseconds"),
+        ("-1000", "outside 1970..3000"),
+        ("99999999999999999", "outside 1970..3000"),
+    ],
+)
+def test_timestamps_outside_the_sane_range_are_errors(timestamp: str, message: str) -> None:
+    with pytest.raises(InputError, match=f"m.prom:1: timestamp .*{message}"):
+        parse_text(f"up 1 {timestamp}\n", "m.prom")
