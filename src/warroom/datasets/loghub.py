@@ -73,6 +73,8 @@ def _read_sample(system: str, path: Path) -> LoghubSample:
                 raise DatasetError(f"{path}:{reader.line_num}: unreadable CSV: {exc}") from exc
     except UnicodeDecodeError as exc:
         raise DatasetError(f"{path}: not UTF-8: {exc}") from exc
+    except OSError as exc:
+        raise DatasetError(f"{path}: cannot read ({exc.strerror or exc})") from None
     if not contents:
         raise DatasetError(f"{path}: no rows")
     return LoghubSample(system=system, contents=tuple(contents), truth_ids=tuple(truth))

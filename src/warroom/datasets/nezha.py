@@ -10,22 +10,28 @@ fault's minute files, and the fault-free minute files as the baseline. Missing f
 case (a note says what was missing); they never stop it.
 
 Fault lists give `inject_time` (UTC) and `inject_timestamp` (8 hours off): we use inject_time.
+
+Every file is untrusted: the JSON files are validated against models, CSV headers are data and
+never SQL (nezha_csv), and rows left out on the way are counted in the case notes.
 """
 
 from __future__ import annotations
 
 import csv
-import json
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import numpy as np
+from pydantic import BaseModel, TypeAdapter, ValidationError
 
-from warroom.datasets.base import POD_SUFFIX_SQL, CaseSpec, GroundTruth, LoadedCase, service_of_pod
-from warroom.errors import DatasetError
-from warroom.model import Incident, TimeRange
+from warroom.datasets import nezha_csv
+from warroom.datasets.base import CaseSpec, GroundTruth, LoadedCase, service_of_pod
+from warroom.errors import DatasetError, InputError
+from warroom.intake.files import load_json
+from warroom.model import Incident, TimeRange, time_problem
 from warroom.telemetry.store import TelemetryStore
 
 # How much metric history to load before the fault (the metric baseline) and after it.
@@ -42,8 +48,21 @@ WINDOW_AFTER_S = 4 * 60.0
 REFERENCES = 4
 REFERENCE_GAP_S = 10 * 60.0
 
-# Metric CSV columns that are not metrics.
-_NON_METRIC_COLUMNS = ("Time", "TimeStamp", "PodName", "ServiceName")
+
+class _FaultEntry(BaseModel):
+    """One entry of a fault list, as far as the loader reads it."""
+
+    inject_time: str
+    inject_pod: str
+    inject_type: str
+
+
+_FAULT_LIST: TypeAdapter[dict[str, list[Any]] | list[Any]] = TypeAdapter(
+    dict[str, list[Any]] | list[Any]
+)
+_ROOT_CAUSES: TypeAdapter[dict[str, dict[str, str | None]]] = TypeAdapter(
+    dict[str, dict[str, str | None]]
+)
 
 
 @dataclass(frozen=True)
@@ -66,7 +85,10 @@ def find_days(root: Path) -> list[Path]:
     base = root / "rca_data" if (root / "rca_data").is_dir() else root
     if not base.is_dir():
         raise DatasetError(f"Nezha root {root} not found (expected {root}/rca_data/<day>/)")
-    days = sorted(d for d in base.iterdir() if d.is_dir() and _fault_list_file(d) is not None)
+    try:
+        days = sorted(d for d in base.iterdir() if d.is_dir() and _fault_list_file(d) is not None)
+    except OSError as err:
+        raise DatasetError(f"{base}: cannot list the folder ({err.strerror or err})") from None
     if not days:
         raise DatasetError(f"no <day>/<day>-fault_list.json under {base}: not a Nezha layout")
     return days
@@ -88,25 +110,47 @@ def list_faults(root: Path) -> list[NezhaFault]:
 def _read_fault_list(day_dir: Path) -> list[NezhaFault]:
     path = _fault_list_file(day_dir)
     assert path is not None
+    raw = _json(path)
     try:
-        raw = json.loads(path.read_text())
-    except json.JSONDecodeError as err:
-        raise DatasetError(f"{path}: not valid JSON ({err.msg} at line {err.lineno})") from err
-    entries = [e for group in raw.values() for e in group] if isinstance(raw, dict) else raw
-    faults = []
-    for index, entry in enumerate(entries):
-        try:
-            moment = datetime.strptime(entry["inject_time"], "%Y-%m-%d %H:%M:%S").replace(
-                tzinfo=UTC
-            )
-            faults.append(
-                NezhaFault(
-                    day_dir.name, moment.timestamp(), entry["inject_pod"], entry["inject_type"]
-                )
-            )
-        except (KeyError, TypeError, ValueError) as err:
-            raise DatasetError(f"{path}: fault entry {index} is malformed ({err!r})") from err
+        groups = _FAULT_LIST.validate_python(raw)
+    except ValidationError:
+        raise DatasetError(
+            f"{path}: expected a list of faults or an object of lists, got {type(raw).__name__}"
+        ) from None
+    entries = (
+        [e for group in groups.values() for e in group] if isinstance(groups, dict) else groups
+    )
+    faults = [
+        _fault(day_dir.name, entry, f"{path}: fault entry {i}") for i, entry in enumerate(entries)
+    ]
     return sorted(faults, key=lambda f: f.inject_time)
+
+
+def _fault(day: str, raw: Any, where: str) -> NezhaFault:
+    try:
+        entry = _FaultEntry.model_validate(raw)
+    except ValidationError as err:
+        first = err.errors()[0]
+        field = ".".join(str(part) for part in first["loc"]) or "entry"
+        raise DatasetError(f"{where} is malformed ({field}: {first['msg']})") from None
+    try:
+        moment = datetime.strptime(entry.inject_time, "%Y-%m-%d %H:%M:%S").replace(tzinfo=UTC)
+    except ValueError:
+        raise DatasetError(
+            f"{where}: inject_time {entry.inject_time[:40]!r} is not YYYY-MM-DD HH:MM:SS"
+        ) from None
+    problem = time_problem(moment.timestamp())
+    if problem:
+        raise DatasetError(f"{where}: inject_time {entry.inject_time!r}: {problem}")
+    return NezhaFault(day, moment.timestamp(), entry.inject_pod, entry.inject_type)
+
+
+def _json(path: Path) -> Any:
+    """A small JSON file (UTF-8, finite numbers, bounded depth), or a DatasetError."""
+    try:
+        return load_json(path)
+    except InputError as err:
+        raise DatasetError(str(err)) from None
 
 
 def resolve_case(root: Path, case_id: str | None) -> NezhaFault:
@@ -114,7 +158,7 @@ def resolve_case(root: Path, case_id: str | None) -> NezhaFault:
     faults = list_faults(root)
     if case_id is None:
         return faults[0]
-    if case_id.isdigit() and 1 <= int(case_id) <= len(faults):
+    if case_id.isascii() and case_id.isdigit() and 1 <= int(case_id) <= len(faults):
         return faults[int(case_id) - 1]
     for fault in faults:
         if fault.case_id == case_id:
@@ -130,14 +174,20 @@ def load_case(root: Path, fault: NezhaFault, store: TelemetryStore | None = None
     rca_day = _rca_dir(root) / fault.day
     construct_day = root / "construct_data" / fault.day
     notes: list[str] = []
+    headers = nezha_csv.HeaderCache()
     t0 = fault.inject_time
-    _load_metrics(
-        store, rca_day / "metric", TimeRange(t0 - METRIC_HISTORY_S, t0 + METRIC_AFTER_S), notes
-    )
-    fault_range = TimeRange(_minute_floor(t0), t0 + FAULT_FILES_S)
-    _load_minute_files(store, rca_day, fault_range, notes)
-    baseline = _load_baseline(store, construct_day, notes)
-    references = _load_references(store, rca_day, t0, baseline, notes)
+    try:
+        metrics = TimeRange(t0 - METRIC_HISTORY_S, t0 + METRIC_AFTER_S)
+        _load_metrics(store, rca_day / "metric", metrics, headers, notes)
+        fault_range = TimeRange(_minute_floor(t0), t0 + FAULT_FILES_S)
+        _load_minute_files(store, rca_day, fault_range, headers, notes)
+        baseline = _load_baseline(store, construct_day, headers, notes)
+        references = _load_references(store, rca_day, t0, baseline, headers, notes)
+        truth = _ground_truth(root, fault)
+        edges = _dependency_edges(rca_day / "metric", headers)
+    except BaseException:
+        store.close()  # nothing half-read: a case that fails to load hands back no store
+        raise
     spec = CaseSpec(
         id=fault.case_id,
         incident=Incident(
@@ -146,8 +196,8 @@ def load_case(root: Path, fault: NezhaFault, store: TelemetryStore | None = None
             alert_time=t0,
         ),
         baseline=baseline,
-        truth=_ground_truth(root, fault),
-        graph_edges=_dependency_edges(rca_day / "metric"),
+        truth=truth,
+        graph_edges=edges,
         notes=tuple(notes),
         references=references,
     )
@@ -163,102 +213,22 @@ def _minute_floor(ts: float) -> float:
 
 
 def _load_metrics(
-    store: TelemetryStore, metric_dir: Path, window: TimeRange, notes: list[str]
+    store: TelemetryStore,
+    metric_dir: Path,
+    window: TimeRange,
+    headers: nezha_csv.HeaderCache,
+    notes: list[str],
 ) -> None:
     files = sorted(metric_dir.glob("*.csv")) if metric_dir.is_dir() else []
-    pod_files = [f for f in files if "PodName" in _header(f)]
-    front_files = [f for f in files if "ServiceName" in _header(f)]
+    pod_files = [f for f in files if "PodName" in headers[f]]
+    front_files = [f for f in files if "ServiceName" in headers[f]]
     if not pod_files:
         notes.append(f"no per-pod metric files in {metric_dir}")
     # Files with the same header are read in one scan; union_by_name would sniff every file.
-    for group in _by_header(pod_files):
-        _insert_metric_files(store, group, "PodName", window)
-    for group in _by_header(front_files):
-        _insert_metric_files(store, group, "ServiceName", window, service_prefix="slo:")
-
-
-def _by_header(paths: list[Path]) -> list[list[Path]]:
-    groups: dict[tuple[str, ...], list[Path]] = {}
-    for path in paths:
-        groups.setdefault(tuple(_header(path)), []).append(path)
-    return list(groups.values())
-
-
-def _header(path: Path) -> list[str]:
-    with path.open() as handle:
-        return handle.readline().strip().split(",")
-
-
-def _insert_metric_files(
-    store: TelemetryStore,
-    paths: list[Path],
-    id_column: str,
-    window: TimeRange,
-    service_prefix: str = "",
-) -> None:
-    """Unpivot wide metric CSVs into (service, name, ts, value) rows, in one scan."""
-    if not paths:
-        return
-    source = _csv_source(paths)
-    service = f"regexp_replace({id_column}, '{POD_SUFFIX_SQL}', '')"
-    if service_prefix:
-        service = f"'{service_prefix}' || {id_column}"
-    # The Time column (Go time.String(), UTC) is the trustworthy clock: one public file carries
-    # a corrupted TimeStamp column, so TimeStamp is only the fallback.
-    ts = (
-        "coalesce(epoch(try_strptime(substr(Time, 1, 19), '%Y-%m-%d %H:%M:%S')), "
-        "try_cast(TimeStamp AS DOUBLE))"
-    )
-    excluded = ", ".join(c for c in _NON_METRIC_COLUMNS if c in _header(paths[0]))
-    sql = f"""
-        INSERT INTO metrics
-        SELECT service, name, ts, try_cast(value AS DOUBLE) FROM (
-            UNPIVOT (SELECT {service} AS service, {ts} AS ts, COLUMNS(* EXCLUDE ({excluded}))
-                     FROM {source})
-            ON COLUMNS(* EXCLUDE (service, ts)) INTO NAME name VALUE value
-        ) WHERE ts >= ? AND ts < ?
-    """
-    try:
-        store.execute(sql, [window.start, window.end])
-    except Exception as err:  # duckdb raises several error types for a malformed CSV
-        raise DatasetError(f"cannot read metric CSVs in {paths[0].parent}: {err}") from err
-
-
-def _csv_source(files: list[Path]) -> str:
-    """A DuckDB scan of CSV files with the dialect and columns stated, not sniffed.
-
-    The public data has rows with broken quoting; DuckDB's sniffer then misreads or rejects a
-    whole file. With the dialect given, such rows are skipped one by one and recorded in the
-    `csv_rejects` table, which the loader reports in the case notes.
-    """
-    groups: dict[tuple[str, ...], list[Path]] = {}
-    for f in files:
-        groups.setdefault(tuple(_header(f)), []).append(f)
-    scans = []
-    for header, paths in groups.items():
-        sources = ", ".join(f"'{_sql_path(p)}'" for p in paths)
-        columns = "{" + ", ".join(f"'{c}': 'VARCHAR'" for c in header) + "}"
-        scans.append(
-            f"SELECT * FROM read_csv([{sources}], header=true, auto_detect=false, "
-            f"columns={columns}, delim=',', quote='\"', escape='\"', ignore_errors=true, "
-            "store_rejects=true, rejects_table='csv_rejects', rejects_scan='csv_reject_scans')"
-        )
-    return "(" + " UNION ALL BY NAME ".join(scans) + ")"
-
-
-def _rejected_rows(store: TelemetryStore) -> int:
-    """Rows the last scan skipped as malformed (0 when none were); clears the record."""
-    try:
-        count = int(store.rows("SELECT count(DISTINCT (file_id, line)) FROM csv_rejects")[0][0])
-    except Exception:  # the rejects table exists only after a scan that stored rejects
-        return 0
-    store.execute("DROP TABLE IF EXISTS csv_rejects")
-    store.execute("DROP TABLE IF EXISTS csv_reject_scans")
-    return count
-
-
-def _sql_path(path: Path) -> str:
-    return str(path).replace("'", "''")
+    for header, group in nezha_csv.by_header(pod_files, headers).items():
+        nezha_csv.insert_metrics(store, group, header, "PodName", window, notes)
+    for header, group in nezha_csv.by_header(front_files, headers).items():
+        nezha_csv.insert_metrics(store, group, header, "ServiceName", window, notes, "slo:")
 
 
 def _load_references(
@@ -266,6 +236,7 @@ def _load_references(
     day_dir: Path,
     t0: float,
     baseline: TimeRange | None,
+    headers: nezha_csv.HeaderCache,
     notes: list[str],
 ) -> tuple[TimeRange, ...]:
     """Load a few other minutes of the day (logs and traces) as reference windows.
@@ -297,7 +268,7 @@ def _load_references(
     spread = np.linspace(0, len(disjoint) - 1, min(REFERENCES, len(disjoint)))
     windows = tuple(TimeRange(disjoint[round(i)], disjoint[round(i)] + span) for i in spread)
     for window in windows:
-        _load_minute_files(store, day_dir, window, notes)
+        _load_minute_files(store, day_dir, window, headers, notes)
     return windows
 
 
@@ -316,7 +287,7 @@ def _minute_files(folder: Path, kind: str, window: TimeRange) -> list[Path]:
     chosen = []
     for path in sorted(folder.glob(f"*_{kind}.csv")):
         parts = path.name.split("_")
-        if len(parts) < 3 or not (parts[0].isdigit() and parts[1].isdigit()):
+        if len(parts) < 3 or not all(p.isascii() and p.isdigit() for p in parts[:2]):
             continue
         minute = day.timestamp() + int(parts[0]) * 3600 + int(parts[1]) * 60
         if window.start <= minute < window.end:
@@ -325,7 +296,11 @@ def _minute_files(folder: Path, kind: str, window: TimeRange) -> list[Path]:
 
 
 def _load_minute_files(
-    store: TelemetryStore, day_dir: Path, window: TimeRange, notes: list[str]
+    store: TelemetryStore,
+    day_dir: Path,
+    window: TimeRange,
+    headers: nezha_csv.HeaderCache,
+    notes: list[str],
 ) -> None:
     logs = _minute_files(day_dir / "log", "log", window)
     traces = _minute_files(day_dir / "trace", "trace", window)
@@ -333,119 +308,71 @@ def _load_minute_files(
         notes.append(f"no log files for {window} in {day_dir / 'log'}")
     if not traces:
         notes.append(f"no trace files for {window} in {day_dir / 'trace'}")
-    _insert_logs(store, logs, notes)
-    _insert_spans(store, traces, notes)
+    nezha_csv.insert_logs(store, logs, headers, notes)
+    nezha_csv.insert_spans(store, traces, headers, notes)
 
 
 def _load_baseline(
-    store: TelemetryStore, construct_day: Path, notes: list[str]
+    store: TelemetryStore, construct_day: Path, headers: nezha_csv.HeaderCache, notes: list[str]
 ) -> TimeRange | None:
     logs = sorted((construct_day / "log").glob("*_log.csv")) if construct_day.is_dir() else []
     traces = sorted((construct_day / "trace").glob("*_trace.csv")) if construct_day.is_dir() else []
     if not logs and not traces:
         notes.append(f"no fault-free data in {construct_day}; baseline is the pre-fault window")
         return None
-    _insert_logs(store, logs, notes)
-    _insert_spans(store, traces, notes)
-    return _files_extent(store, [(logs, "TimeUnixNano"), (traces, "StartTimeUnixNano")])
+    extents = [
+        nezha_csv.insert_logs(store, logs, headers, notes),
+        nezha_csv.insert_spans(store, traces, headers, notes),
+    ]
+    found = [e for e in extents if e is not None]
+    if not found:
+        return None
+    return TimeRange(min(e.start for e in found), max(e.end for e in found))
 
 
-def _files_extent(store: TelemetryStore, groups: list[tuple[list[Path], str]]) -> TimeRange | None:
-    """The time range spanned by the rows of some CSV files (nanosecond time columns)."""
-    bounds: list[float] = []
-    for files, column in groups:
-        if not files:
-            continue
-        row = store.rows(
-            f"SELECT min(try_cast({column} AS DOUBLE)), max(try_cast({column} AS DOUBLE)) "
-            f"FROM {_csv_source(files)}"
-        )[0]
-        _rejected_rows(store)  # already reported by the insert that read these files
-        if row[0] is not None:
-            bounds += [row[0] / 1e9, row[1] / 1e9]
-    return TimeRange(min(bounds), max(bounds) + 1e-3) if bounds else None
-
-
-def _insert_logs(store: TelemetryStore, files: list[Path], notes: list[str]) -> None:
-    """Unwrap the Kubernetes JSON envelope; the body is plain text (Java) or JSON (Go/Node).
-
-    Neighbouring minute files overlap, so identical rows are kept once.
-    """
-    if not files:
-        return
-    sql = f"""
-        INSERT INTO logs
-        SELECT DISTINCT ts, regexp_replace(PodName, '{POD_SUFFIX_SQL}', ''), PodName,
-               CASE WHEN is_json THEN upper(coalesce(json_extract_string(body, '$.severity'),
-                                                     json_extract_string(body, '$.level'), ''))
-                    ELSE regexp_extract(body, '^\\S+\\s+([A-Za-z]+)\\s', 1) END,
-               CASE WHEN is_json THEN coalesce(json_extract_string(body, '$.message'),
-                                               json_extract_string(body, '$.msg'), body)
-                    ELSE (regexp_replace(body, '^\\S+\\s+[A-Za-z]+\\s+', '')) END,
-               TraceID, SpanID
-        FROM (
-            SELECT try_cast(TimeUnixNano AS DOUBLE) / 1e9 AS ts, PodName, TraceID, SpanID, body,
-                   (body LIKE '{{%' AND json_valid(body)) AS is_json
-            FROM (SELECT *, regexp_replace(coalesce(json_extract_string(Log, '$.log'), Log),
-                                           '\\s+$', '') AS body
-                  FROM {_csv_source(files)})
-        ) WHERE ts IS NOT NULL
-    """
-    _run(store, sql, files, "log", notes)
-
-
-def _insert_spans(store: TelemetryStore, files: list[Path], notes: list[str]) -> None:
-    if not files:
-        return
-    sql = f"""
-        INSERT INTO spans (trace_id, span_id, parent_id, service, pod, operation, start_ts, end_ts,
-                           error)
-        SELECT DISTINCT TraceID, SpanID, CASE WHEN ParentID = 'root' THEN '' ELSE ParentID END,
-               regexp_replace(PodName, '{POD_SUFFIX_SQL}', ''), PodName, OperationName,
-               try_cast(StartTimeUnixNano AS DOUBLE) / 1e9,
-               try_cast(EndTimeUnixNano AS DOUBLE) / 1e9,
-               FALSE
-        FROM {_csv_source(files)}
-        WHERE try_cast(StartTimeUnixNano AS DOUBLE) IS NOT NULL
-          AND try_cast(EndTimeUnixNano AS DOUBLE) IS NOT NULL
-    """
-    _run(store, sql, files, "trace", notes)
-
-
-def _run(store: TelemetryStore, sql: str, files: list[Path], kind: str, notes: list[str]) -> None:
-    try:
-        store.execute(sql)
-        skipped = _rejected_rows(store)
-        if skipped:
-            names = ", ".join(f.name for f in files)
-            notes.append(f"skipped {skipped} malformed {kind} row(s) in {names}")
-    except Exception as err:  # duckdb raises several error types for a malformed CSV
-        names = ", ".join(f.name for f in files)
-        raise DatasetError(f"cannot read {kind} CSV ({names}) in {files[0].parent}: {err}") from err
-
-
-def _dependency_edges(metric_dir: Path) -> tuple[tuple[str, str], ...]:
+def _dependency_edges(
+    metric_dir: Path, headers: nezha_csv.HeaderCache
+) -> tuple[tuple[str, str], ...]:
     """Caller -> callee edges from a Source,Target[,Weight] CSV, when the day ships one."""
     edges: list[tuple[str, str]] = []
     for path in sorted(metric_dir.glob("*.csv")) if metric_dir.is_dir() else []:
-        header = _header(path)
-        if "Source" not in header or "Target" not in header:
-            continue
-        with path.open(newline="") as handle:
-            for row in csv.DictReader(handle):
-                source, target = row.get("Source") or "", row.get("Target") or ""
-                if source and target:
-                    edges.append((service_of_pod(source), service_of_pod(target)))
+        header = headers[path]
+        if "Source" in header and "Target" in header:
+            edges += _edges_of(path)
     return tuple(edges)
+
+
+def _edges_of(path: Path) -> list[tuple[str, str]]:
+    edges: list[tuple[str, str]] = []
+    line = 1
+    try:
+        with path.open(newline="", encoding="utf-8-sig") as handle:
+            reader = csv.DictReader(handle)
+            for row in reader:
+                line = reader.line_num
+                source, target = row.get("Source") or "", row.get("Target") or ""
+                if isinstance(source, str) and isinstance(target, str) and source and target:
+                    edges.append((service_of_pod(source), service_of_pod(target)))
+    except UnicodeDecodeError as err:
+        raise DatasetError(f"{path}: not UTF-8 (byte {err.start})") from None
+    except csv.Error as err:
+        raise DatasetError(f"{path}:{line + 1}: unreadable CSV ({err})") from None
+    except OSError as err:
+        raise DatasetError(f"{path}: cannot read ({err.strerror or err})") from None
+    return edges
 
 
 def _ground_truth(root: Path, fault: NezhaFault) -> GroundTruth:
     service = service_of_pod(fault.pod)
-    labels: dict[str, dict[str, str]] = {}
+    labels: dict[str, dict[str, str | None]] = {}
     for path in sorted((root / "construct_data").glob("root_cause_*.json")):
         try:
-            labels.update(json.loads(path.read_text()))
-        except json.JSONDecodeError as err:
-            raise DatasetError(f"{path}: not valid JSON ({err.msg} at line {err.lineno})") from err
+            labels.update(_ROOT_CAUSES.validate_python(_json(path)))
+        except ValidationError as err:
+            first = err.errors()[0]
+            where = ".".join(str(part) for part in first["loc"]) or "document"
+            raise DatasetError(
+                f"{path}: expected {{service: {{fault type: indicator}}}} ({where}: {first['msg']})"
+            ) from None
     indicator = labels.get(service, {}).get(fault.fault_type)
     return GroundTruth(service, fault.fault_type, indicator)

@@ -43,7 +43,7 @@ from warroom.datasets.rcaeval_csv import (
 from warroom.errors import DatasetError
 from warroom.experts.metrics import indicator_kind, resource_family
 from warroom.intake.prom_text import escape_label
-from warroom.model import Incident, TimeRange
+from warroom.model import Incident, TimeRange, time_problem
 from warroom.telemetry.store import TelemetryStore
 
 METRIC_FILES = ("data.csv", "metrics.csv", "simple_metrics.csv")  # first present wins
@@ -120,7 +120,7 @@ def resolve_case(root: Path, case_id: str | None) -> RcaevalCase:
     cases = list_cases(root)
     if case_id is None:
         return cases[0]
-    if case_id.isdigit() and 1 <= int(case_id) <= len(cases):
+    if case_id.isascii() and case_id.isdigit() and 1 <= int(case_id) <= len(cases):
         return cases[int(case_id) - 1]
     wanted = case_id.strip("/")
     for case in cases:
@@ -145,7 +145,11 @@ def read_inject_time(path: Path) -> float:
         ) from None
     if value != value or value in (float("inf"), float("-inf")):
         raise DatasetError(f"{path}: the injection time must be a finite number")
-    return to_seconds(value)
+    seconds = to_seconds(value)
+    problem = time_problem(seconds)
+    if problem:
+        raise DatasetError(f"{path}: the injection time {problem}")
+    return seconds
 
 
 def ground_truth(case: RcaevalCase) -> GroundTruth | None:
@@ -251,9 +255,15 @@ def insert_metrics(
     stage(store, path, len(header), "rcaeval_raw", strict=True)
     _check_times(store, path, time_col)
     _unpivot(store, time_col, names)
-    text = int(store.rows("SELECT count(*) FROM rcaeval_rows WHERE value IS NULL")[0][0])
+    # NaN is how pandas writes a missing value: skipped without a note, as blank cells are.
+    text, odd = store.rows(
+        "SELECT count(*) FILTER (WHERE value IS NULL), count(*) FILTER (WHERE isinf(value))"
+        " FROM rcaeval_rows"
+    )[0]
     if text:
         notes.append(f"{path.name}: skipped {text} non-numeric value(s)")
+    if odd:
+        notes.append(f"{path.name}: skipped {odd} infinite value(s)")
     extent = time_extent(store, "SELECT min(ts), max(ts) FROM rcaeval_rows WHERE isfinite(value)")
     step = _step(store)
     for table in ("rcaeval_raw", "rcaeval_rows", "rcaeval_columns"):
@@ -301,8 +311,8 @@ def _check_times(store: TelemetryStore, path: Path, time_col: str) -> None:
     )[0]
     if row[0]:
         raise DatasetError(
-            f"{path}: {row[0]} row(s) with a time that is neither a number nor a date "
-            f"(first: {str(row[1])[:40]!r})"
+            f"{path}: {row[0]} row(s) with a time that is neither a number nor a date in "
+            f"1970..3000 (first: {str(row[1])[:40]!r})"
         )
 
 

@@ -9,12 +9,11 @@ duration in microseconds, statusCode), with a few common aliases.
 
 from __future__ import annotations
 
-import csv
 from pathlib import Path
 
-from warroom.datasets.base import POD_SUFFIX_SQL
+from warroom.datasets.base import POD_SUFFIX_SQL, read_csv_head
 from warroom.errors import DatasetError
-from warroom.model import TimeRange
+from warroom.model import EARLIEST_TIME, LATEST_TIME, TimeRange
 from warroom.telemetry.store import TelemetryStore
 
 _LEVEL_SQL = r"(?i)\b(trace|debug|info|warn|warning|error|fatal|critical)\b"
@@ -30,14 +29,10 @@ def to_seconds(value: float) -> float:
 
 def read_header(path: Path) -> list[str]:
     """The column names in a CSV's first row."""
-    try:
-        with path.open(newline="", encoding="utf-8-sig") as handle:
-            header = next(csv.reader(handle), None)
-    except (OSError, UnicodeDecodeError, csv.Error) as err:
-        raise DatasetError(f"{path}: cannot read the header ({err})") from err
-    if not header:
+    rows = read_csv_head(path, 1)
+    if not rows or not rows[0]:
         raise DatasetError(f"{path}: empty file (no header row)")
-    return header
+    return rows[0]
 
 
 def stage(store: TelemetryStore, path: Path, width: int, table: str, strict: bool) -> None:
@@ -78,14 +73,16 @@ def rejected(store: TelemetryStore) -> int:
 
 
 def epoch_sql(column: str) -> str:
-    """SQL turning a text column (a generated name) into unix seconds, NULL when unreadable."""
+    """SQL turning a text column (a generated name) into unix seconds, NULL when unreadable or
+    outside 1970..3000 (no later step then has to format an impossible time)."""
     number = f"try_cast({column} AS DOUBLE)"
-    return (
+    seconds = (
         f"(CASE WHEN {number} IS NULL THEN epoch(try_cast({column} AS TIMESTAMPTZ)) "
         f"WHEN abs({number}) >= 1e17 THEN {number} / 1e9 "
         f"WHEN abs({number}) >= 1e14 THEN {number} / 1e6 "
         f"WHEN abs({number}) >= 1e11 THEN {number} / 1e3 ELSE {number} END)"
     )
+    return f"(CASE WHEN {seconds} BETWEEN {EARLIEST_TIME!r} AND {LATEST_TIME!r} THEN {seconds} END)"
 
 
 def find_column(header: list[str], names: tuple[str, ...]) -> str | None:
@@ -125,6 +122,8 @@ def insert_logs(store: TelemetryStore, path: Path, notes: list[str]) -> TimeRang
     span = find_column(header, ("span_id", "spanID", "spanId")) or "NULL"
     stage(store, path, len(header), "rcaeval_logs", strict=False)
     skipped = rejected(store)
+    times = f"coalesce({', '.join(epoch_sql(c) for c in ts)})"
+    _note_dropped(store, path, "rcaeval_logs", times, service, "log", notes)
     store.execute(f"""
         INSERT INTO logs
         SELECT ts, regexp_replace(src, '{POD_SUFFIX_SQL}', ''),
@@ -155,6 +154,8 @@ def insert_spans(store: TelemetryStore, path: Path, notes: list[str]) -> TimeRan
     status = find_column(header, ("statusCode", "status_code", "status"))
     stage(store, path, len(header), "rcaeval_spans", strict=False)
     skipped = rejected(store)
+    times = f"coalesce({', '.join(epoch_sql(c) for c in starts)})"
+    _note_dropped(store, path, "rcaeval_spans", times, service, "span", notes)
     parent_sql = f"nullif(nullif(nullif({parent}, 'root'), '0'), '')" if parent else "NULL"
     duration_sql = (
         f"greatest(coalesce(try_cast({duration} AS DOUBLE), 0), 0) / 1e6" if duration else "0"
@@ -170,6 +171,30 @@ def insert_spans(store: TelemetryStore, path: Path, notes: list[str]) -> TimeRan
         WHERE ts IS NOT NULL AND coalesce(src, '') <> ''
     """)
     return _finish(store, path, "rcaeval_spans", starts, skipped, notes, "trace")
+
+
+def _note_dropped(
+    store: TelemetryStore,
+    path: Path,
+    table: str,
+    times: str,
+    service: str,
+    kind: str,
+    notes: list[str],
+) -> None:
+    """Count the staged rows the insert leaves out: no readable time, or no service."""
+    no_time, no_service = store.rows(
+        f"SELECT count(*) FILTER (WHERE {times} IS NULL), "
+        f"count(*) FILTER (WHERE {times} IS NOT NULL AND coalesce({service}, '') = '') "
+        f"FROM {table}"
+    )[0]
+    parts = [
+        f"{n} {why}"
+        for n, why in ((no_time, "without a time in 1970..3000"), (no_service, "without a service"))
+        if n
+    ]
+    if parts:
+        notes.append(f"{path.name}: skipped {kind} row(s) {', '.join(parts)}")
 
 
 def _error_sql(status: str | None) -> str:

@@ -108,3 +108,89 @@ def test_without_noissue_other_issues_lend_their_pre_alert_rows(tmp_path: Path) 
     # issue_1's three rows before its alert (0.03), moved before issue_0's own pre-alert rows
     assert list(borrowed.values) == [0.03, 0.03, 0.03, 0.01, 0.01]
     assert all(t < 1000 for t in borrowed.times[:3])
+
+
+# --- hostile and careless files ------------------------------------------------------------------
+
+ISSUE = ("low_traffic", "train", "issue_0")
+
+
+def _issue_dir(root: Path) -> Path:
+    return root.joinpath(*ISSUE)
+
+
+def test_a_hostile_header_is_a_name_not_sql(tmp_path: Path) -> None:
+    root = _scenario(tmp_path / "it's")
+    target = tmp_path / "pwned.csv"
+    hostile = f"x'); COPY (SELECT 42) TO '{target}'; --"
+    metrics = _issue_dir(root) / "metrics.csv"
+    rows = metrics.read_text().splitlines()
+    rows[0] = f'microservice,Site,"{hostile}","q""uote"'
+    metrics.write_text("\n".join(rows) + "\n")
+    loaded = petshop.load_case(petshop.resolve_case(root, None))
+    assert not target.exists()
+    services = {r[0] for r in loaded.store.rows("SELECT DISTINCT service FROM metrics")}
+    assert {hostile, 'q"uote'} <= services
+
+
+@pytest.mark.parametrize(
+    ("target", "message"),
+    [
+        ({"target": None}, "target: Input should be a valid dictionary"),
+        ({"target": {"node": 5, "metric": "m", "timestamp": 1600}}, "target.node"),
+        ({"target": {"node": "Site", "metric": "m", "timestamp": "NaN"}}, "target.timestamp"),
+        (
+            {"target": {"node": "Site", "metric": "m", "timestamp": 1e300}},
+            "1e\\+300 is outside 1970..3000",
+        ),
+        (
+            {"target": {"node": "Site", "metric": "m", "timestamp": 1600}, "root_cause": [1]},
+            "root_cause",
+        ),
+        ([1, 2], "document: Input should be"),
+    ],
+)
+def test_target_json_of_the_wrong_shape_is_named(
+    tmp_path: Path, target: object, message: str
+) -> None:
+    root = _scenario(tmp_path)
+    (_issue_dir(root) / "target.json").write_text(json.dumps(target))
+    with pytest.raises(DatasetError, match=f"target.json: .*{message}"):
+        petshop.load_case(petshop.resolve_case(root, None))
+
+
+def test_target_json_with_nan_or_latin1_is_named(tmp_path: Path) -> None:
+    root = _scenario(tmp_path)
+    path = _issue_dir(root) / "target.json"
+    path.write_text('{"target": {"node": "Site", "metric": "m", "timestamp": NaN}}')
+    with pytest.raises(DatasetError, match="target.json:1: NaN is not JSON"):
+        petshop.load_case(petshop.resolve_case(root, None))
+    path.write_bytes(
+        '{"target": {"node": "S\u00e9", "metric": "m", "timestamp": 1}}'.encode("latin-1")
+    )
+    with pytest.raises(DatasetError, match="target.json:1: not UTF-8"):
+        petshop.load_case(petshop.resolve_case(root, None))
+
+
+def test_latin1_header_and_huge_csv_fields_are_named(tmp_path: Path) -> None:
+    root = _scenario(tmp_path)
+    metrics = _issue_dir(root) / "metrics.csv"
+    metrics.write_bytes(metrics.read_bytes().replace(b"Search", "S\u00e9arch".encode("latin-1"), 1))
+    with pytest.raises(DatasetError, match=r"metrics.csv:1: the header is not UTF-8"):
+        petshop.load_case(petshop.resolve_case(root, None))
+    graph = root / "low_traffic" / "graph.csv"
+    graph.write_text(",Site,Search\nSite,0," + "1" * 200_000 + "\n")
+    with pytest.raises(DatasetError, match=r"graph.csv:2: unreadable CSV .*field larger"):
+        petshop.read_graph(graph)
+
+
+def test_rows_with_times_out_of_range_are_counted(tmp_path: Path) -> None:
+    root = _scenario(tmp_path)
+    metrics = _issue_dir(root) / "metrics.csv"
+    metrics.write_text(metrics.read_text() + "1e300,1,1,1\ninf,1,1,1\nsoon,1,1,1\n2800.0,x,inf,1\n")
+    loaded = petshop.load_case(petshop.resolve_case(root, None))
+    assert loaded.spec.incident.window.end < 1e5
+    note = next(n for n in loaded.spec.notes if "metrics.csv: skipped" in n)
+    assert "1 row(s) without a numeric time" in note
+    assert "2 row(s) with a time outside 1970..3000" in note
+    assert "1 non-numeric cell(s)" in note and "1 infinite cell(s)" in note

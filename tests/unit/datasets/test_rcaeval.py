@@ -288,3 +288,47 @@ def test_the_shared_sock_shop_cases_load() -> None:
     hot, idle = cpu[f'{CPU}{{pod="{POD_B}"}}'], cpu[f'{CPU}{{pod="{POD_A}"}}']
     assert hot.values[hot.times >= inject].mean() > 100 * hot.values[hot.times < inject].mean()
     assert idle.values[idle.times >= inject].mean() < 2 * idle.values[idle.times < inject].mean()
+
+
+# --- hostile and careless files ------------------------------------------------------------------
+
+
+def test_a_hostile_header_writes_no_file(tmp_path: Path) -> None:
+    target = tmp_path / "pwned.csv"
+    hostile = f"x'); COPY (SELECT 42) TO '{target}'; --"
+    text = f'time,"{hostile}_cpu"\n' + "".join(f"{INJECT + i * 60},{i}\n" for i in range(-3, 3))
+    loaded = load_case(_metrics_case(tmp_path / "it's", text))
+    assert not target.exists() and loaded.store.count("metrics") == 6
+
+
+@pytest.mark.parametrize("content", ["1e300", "-5", "99999999999999999999999"])
+def test_an_inject_time_outside_the_range_is_named(tmp_path: Path, content: str) -> None:
+    path = tmp_path / "inject_time.txt"
+    path.write_text(content)
+    with pytest.raises(DatasetError, match="inject_time.txt: the injection time .*1970..3000"):
+        read_inject_time(path)
+
+
+def test_data_times_outside_the_range_are_errors_or_counted(tmp_path: Path) -> None:
+    text = f"time,a_cpu\n{INJECT},1\n1e300,2\n"
+    with pytest.raises(DatasetError, match="neither a number nor a date in 1970..3000.*1e300"):
+        load_case(_metrics_case(tmp_path / "m", text))
+    case = write_case(tmp_path / "c" / "carts_cpu" / "1")
+    with (case / "logs.csv").open("a") as handle:
+        handle.write("1e300,1e300,orders,x\r\nsoon,,orders,y\r\n")
+    with (case / "traces.csv").open("a") as handle:
+        handle.write("inf,t9,s9,front-end,GET,/x,inf,inf,1,200,\r\n")
+    loaded = load_case(resolve_case(tmp_path / "c", None))
+    notes = " ".join(loaded.spec.notes)
+    assert "logs.csv: skipped log row(s) 2 without a time in 1970..3000" in notes
+    assert "traces.csv: skipped span row(s) 1 without a time in 1970..3000" in notes
+    assert str(loaded.spec.incident.window)  # formats: no time out of range got in
+
+
+def test_a_latin1_header_is_named(tmp_path: Path) -> None:
+    folder = tmp_path / "carts_cpu" / "1"
+    folder.mkdir(parents=True)
+    (folder / "inject_time.txt").write_text(f"{INJECT}\n")
+    (folder / "data.csv").write_bytes(f"time,caf\u00e9_cpu\n{INJECT},1\n".encode("latin-1"))
+    with pytest.raises(DatasetError, match="data.csv:1: the header is not UTF-8"):
+        load_case(resolve_case(tmp_path, None))
