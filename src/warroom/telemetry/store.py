@@ -1,7 +1,9 @@
 """The embedded telemetry store: metrics, logs, spans and events in DuckDB columnar tables.
 
 Loaders fill it with set-based SQL (DuckDB's CSV and JSON readers), never row by row; experts
-read it through the typed queries below, which return model values.
+read it through the typed queries below, which return model values. Telemetry is untrusted: a
+value read from a file or a label reaches SQL only as a parameter, and table names are checked
+against the four known tables.
 
     store = TelemetryStore()
     store.execute("INSERT INTO metrics SELECT ... FROM read_csv('m.csv')")
@@ -156,7 +158,10 @@ class TelemetryStore:
 
     def extent(self, table: str) -> TimeRange | None:
         """The time range covered by a table, or None when it is empty."""
-        column = {"metrics": "ts", "logs": "ts", "spans": "start_ts", "events": "ts"}[table]
+        columns = {"metrics": "ts", "logs": "ts", "spans": "start_ts", "events": "ts"}
+        if table not in columns:
+            raise ValueError(f"unknown table {table!r} (known: {', '.join(columns)})")
+        column = columns[table]
         row = self.rows(f"SELECT min({column}), max({column}) FROM {table}")[0]
         if row[0] is None:
             return None

@@ -9,6 +9,7 @@ import pytest
 
 from warroom.errors import InputError
 from warroom.intake.files import iter_json, load_json, loads, read_text
+from warroom.model import LATEST_TIME, iso, time_problem
 
 
 @pytest.mark.parametrize(
@@ -68,3 +69,23 @@ def test_one_document_per_json_file(tmp_path: Path) -> None:
         load_json(path)
     path.write_bytes(b'\xef\xbb\xbf{"a": 1}')  # a BOM, as some Windows editors write
     assert load_json(path) == {"a": 1}
+
+
+@pytest.mark.parametrize(
+    "ts",
+    [1e300, float("nan"), float("inf"), -1e20, 10**5000],
+    ids=["1e300", "nan", "inf", "negative", "5000-digits"],
+)
+def test_iso_never_raises_on_an_impossible_time(ts: float) -> None:
+    assert iso(ts).startswith("<invalid time ")
+
+
+def test_time_problem_names_what_readers_refuse() -> None:
+    assert time_problem(1_750_000_000.0) is None and iso(0.0) == "1970-01-01T00:00:00Z"
+    assert time_problem(float("nan")) == "nan is not a finite time"
+    assert (
+        time_problem(10**5000)
+        == "an integer of about 5000 digits is outside 1970..3000 (epoch seconds)"
+    )
+    assert time_problem(True) == "expected a number of epoch seconds, got bool"
+    assert time_problem(LATEST_TIME) is not None and time_problem(LATEST_TIME - 1) is None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -143,3 +144,33 @@ def test_rows_run_parameterised_queries(store: TelemetryStore) -> None:
     _metrics(store)
     rows = store.rows("SELECT count(*) FROM metrics WHERE service = ?", ["payment"])
     assert rows == [(5,)]
+
+
+HOSTILE = "x'); COPY (SELECT 42) TO '/tmp/pwned-store.csv'; --\"q\""
+
+
+def test_hostile_values_travel_as_parameters(store: TelemetryStore) -> None:
+    store.insert_columns(
+        "metrics", {"service": [HOSTILE], "name": [HOSTILE], "ts": [1.0], "value": [2.0]}
+    )
+    store.insert_columns(
+        "events",
+        {"ts": [1.0], "service": [HOSTILE], "kind": [HOSTILE], "description": [HOSTILE]},
+    )
+    window = TimeRange(0.0, 10.0)
+    series = store.metric_series(window, service=HOSTILE, name=HOSTILE)
+    assert [(s.service, s.name) for s in series] == [(HOSTILE, HOSTILE)]
+    assert store.events(window)[0].description == HOSTILE
+    assert store.services() == [HOSTILE]
+    assert not Path("/tmp/pwned-store.csv").exists()
+
+
+def test_unknown_table_names_are_refused_everywhere(store: TelemetryStore) -> None:
+    for call in (
+        lambda: store.extent("metrics; DROP TABLE logs"),
+        lambda: store.count("spans --"),
+        lambda: store.insert_columns("logs; --", {"ts": [1.0]}),
+    ):
+        with pytest.raises(ValueError, match="unknown table"):
+            call()
+    assert store.count("logs") == 0
