@@ -29,6 +29,7 @@ from warroom.agents.executor import AgentCall
 from warroom.causal.fault_types import type_from_text
 from warroom.causal.rank import MIN_SCORE, symptom_family
 from warroom.experts.changes import change_evidence, changes_before
+from warroom.experts.metrics import resource_family
 from warroom.experts.peers import UNANSWERED, is_server_latency, peer_of, to_ms
 from warroom.experts.traces import NETWORK
 from warroom.model import (
@@ -243,7 +244,6 @@ class ChangeActor(Actor):
             return [Check(self.name, "recent change", "supports", 2.0, what, evidence)]
         return [Check(self.name, "recent change", "neutral", 1.0, what, evidence)]
 
-
     def _changed_caller(self, h: RootCause, facts: CaseFacts) -> list[Check]:
         """A suspect seen only through its one caller's failing calls (no server of its own
         answered), while that caller changed just before: the change is the likelier cause
@@ -296,6 +296,8 @@ class NetworkActor(Actor):
         return [_rise(h.service, name) for name in names]
 
     def weigh(self, h: RootCause, facts: CaseFacts, results: Results) -> list[Check]:
+        if _own_network_fault(h.service, facts):
+            return []  # its calls fail or slow because its own interface does: it stays
         named = self._named(h, facts)
         if named is None:
             return self._slow_peer(h, facts, results)
@@ -319,13 +321,7 @@ class NetworkActor(Actor):
         return None
 
     def _slow_peer(self, h: RootCause, facts: CaseFacts, results: Results) -> list[Check]:
-        """The one callee whose calls slowed, when they account for the suspect's slowness.
-
-        Not when the slowed edges have the suspect itself in common (a network finding of its
-        own): calls out of a component with a slow network are slow too, and its callee is
-        then the victim, not the cause."""
-        if any(f.indicator == NETWORK and f.score >= MIN_SCORE for f in facts.of(h.service)):
-            return []
+        """The one callee whose calls slowed, when they account for the suspect's slowness."""
         own, peers = _latency_metrics(h.service, facts)
         slowed = {
             f.indicator
@@ -350,6 +346,18 @@ class NetworkActor(Actor):
                 reason += f", of its own {rise * to_ms(own):.0f} ms"
         reason += "; no other callee slowed"
         return [Check(self.name, "slowed by callee", "refutes", 0.5, reason, evidence, callee)]
+
+
+def _own_network_fault(service: str, facts: CaseFacts) -> bool:
+    """The service's own network is at fault: the slowed call edges have it in common, or its
+    interface retransmits. Its calls out then slow or time out too, and the callee they name
+    is its victim, not its cause."""
+    return any(
+        f.score >= MIN_SCORE
+        and f.direction > 0
+        and (f.indicator == NETWORK or resource_family(f.indicator) == "network-loss")
+        for f in facts.of(service)
+    )
 
 
 def _rise(service: str, metric: str) -> str:

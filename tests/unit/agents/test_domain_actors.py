@@ -292,3 +292,28 @@ def test_a_callee_seen_only_through_its_one_caller_that_just_changed_hands_the_b
     two = replace(facts, callees={**facts.callees, "web": frozenset({"payment", "gateway"})})
     assert ChangeActor().weigh(_unanswered("gateway"), two, {}) == []
     assert ChangeActor().weigh(_unanswered("gateway"), replace(facts, changes=()), {}) == []
+
+
+def test_a_suspect_whose_own_interface_drops_packets_keeps_the_blame_for_its_timeouts() -> None:
+    from dataclasses import replace
+
+    from warroom.agents.actors import NetworkActor
+    from warroom.model import Evidence, Finding, IndicatorKind, Modality
+
+    said = Evidence("log:geo", "geo: call to geoip failed: connect timed out (geoip)", 5.0)
+    errors = Finding("geo", "log:x", IndicatorKind.SYMPTOM, Modality.LOG, 9.0, 700.0, 1, (said,))
+    drops = Finding(
+        "geo",
+        "container_network_tcp_retransmits_per_second",
+        IndicatorKind.RESOURCE,
+        Modality.METRIC,
+        9.0,
+        700.0,
+        1,
+    )
+    h = RootCause("geo", "log:x", "dependency", 9.0, 700.0, ("geo",), 1.0)
+    facts = replace(_facts(_store({}), {"geo": frozenset({"geoip"})}), findings=(errors,))
+    (moved,) = NetworkActor().weigh(h, facts, {})
+    assert moved.redirect == "geoip"  # its errors name the callee: the blame moves there
+    own = replace(facts, findings=(errors, drops))
+    assert NetworkActor().weigh(h, own, {}) == []  # unless its own interface is the problem
