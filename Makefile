@@ -5,7 +5,7 @@ BIN     := $(VENV)/bin
 DATA    ?= ../shared/data
 STAMP   := $(VENV)/.installed
 
-.PHONY: demo test check bench-nezha bench-petshop clean
+.PHONY: demo test fuzz check bench-nezha bench-petshop clean
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -18,6 +18,11 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/pytest
+
+# Every reader over FUZZ_N generated hostile inputs (test runs 200); prints the per-reader table.
+FUZZ_N  ?= 10000
+fuzz: $(STAMP)
+	WARROOM_FUZZ_N=$(FUZZ_N) $(BIN)/pytest tests/fuzz -q
 
 check: $(STAMP)
 	$(BIN)/ruff check src tests

@@ -205,6 +205,15 @@ def _borrow_pre_alert_rows(
     Returns how many time steps were borrowed.
     """
     scratch = TelemetryStore()
+    try:
+        return _borrow(store, scratch, issue, before, step)
+    finally:
+        scratch.close()
+
+
+def _borrow(
+    store: TelemetryStore, scratch: TelemetryStore, issue: PetshopIssue, before: float, step: float
+) -> int:
     moments: list[float] = []
     for other in list_issues(issue.scenario_dir):
         if other.issue_dir == issue.issue_dir:
@@ -219,9 +228,12 @@ def _borrow_pre_alert_rows(
             [before_count, alert + offset - step / 2],
         )
         moments += [float(r[0]) for r in rows]
+    # Only as many steps as fit after 1970: the latest moments are the ones kept.
+    room = int((before - EARLIEST_TIME) // step) if step > 0 else 0
+    moments = sorted(moments)[-room:] if room > 0 else []
     if not moments:
         return 0
-    new_time = {t: before - step * (len(moments) - i) for i, t in enumerate(sorted(moments))}
+    new_time = {t: before - step * (len(moments) - i) for i, t in enumerate(moments)}
     rows = scratch.rows(
         "SELECT service, name, ts, value FROM metrics WHERE list_contains(?, ts)", [list(new_time)]
     )
@@ -229,7 +241,6 @@ def _borrow_pre_alert_rows(
         store.execute(
             "INSERT INTO metrics VALUES (?, ?, ?, ?)", [service, name, new_time[ts], value]
         )
-    scratch.close()
     return len(moments)
 
 

@@ -157,19 +157,42 @@ def insert_spans(store: TelemetryStore, path: Path, notes: list[str]) -> TimeRan
     times = f"coalesce({', '.join(epoch_sql(c) for c in starts)})"
     _note_dropped(store, path, "rcaeval_spans", times, service, "span", notes)
     parent_sql = f"nullif(nullif(nullif({parent}, 'root'), '0'), '')" if parent else "NULL"
-    duration_sql = (
-        f"greatest(coalesce(try_cast({duration} AS DOUBLE), 0), 0) / 1e6" if duration else "0"
-    )
+    # A duration that is not a finite, positive number of microseconds counts as none.
+    micros = f"try_cast({duration} AS DOUBLE)" if duration else "0.0"
+    duration_sql = f"(CASE WHEN isfinite({micros}) AND {micros} > 0 THEN {micros} ELSE 0 END / 1e6)"
     store.execute(f"""
-        INSERT INTO spans (trace_id, span_id, parent_id, service, pod, operation, start_ts,
-                           end_ts, error)
-        SELECT {trace}, {span}, {parent_sql}, regexp_replace(src, '{POD_SUFFIX_SQL}', ''),
-               CASE WHEN regexp_replace(src, '{POD_SUFFIX_SQL}', '') <> src THEN src END,
-               {operation}, ts, ts + {duration_sql}, {_error_sql(status)}
+        CREATE OR REPLACE TEMP TABLE rcaeval_spans_t AS
+        SELECT {trace} AS trace_id, {span} AS span_id, {parent_sql} AS parent_id,
+               regexp_replace(src, '{POD_SUFFIX_SQL}', '') AS service,
+               CASE WHEN regexp_replace(src, '{POD_SUFFIX_SQL}', '') <> src THEN src END AS pod,
+               {operation} AS operation, ts AS start_ts, ts + {duration_sql} AS end_ts,
+               {_error_sql(status)} AS error
         FROM (SELECT coalesce({", ".join(epoch_sql(c) for c in starts)}) AS ts,
                      {service} AS src, * FROM rcaeval_spans)
         WHERE ts IS NOT NULL AND coalesce(src, '') <> ''
     """)
+    late, repeated = store.rows(
+        f"SELECT count(*) FILTER (WHERE end_ts > {LATEST_TIME!r}), "
+        "count(*) - count(DISTINCT (trace_id, span_id)) FILTER (WHERE trace_id IS NOT NULL "
+        "AND span_id IS NOT NULL) - count(*) FILTER (WHERE trace_id IS NULL OR span_id IS NULL) "
+        "FROM rcaeval_spans_t"
+    )[0]
+    # One span per (trace, span) id: the earliest; spans without both ids are all kept.
+    store.execute(f"""
+        INSERT INTO spans (trace_id, span_id, parent_id, service, pod, operation, start_ts,
+                           end_ts, error)
+        SELECT * FROM rcaeval_spans_t WHERE end_ts <= {LATEST_TIME!r}
+        QUALIFY trace_id IS NULL OR span_id IS NULL OR row_number() OVER (
+            PARTITION BY trace_id, span_id ORDER BY start_ts, end_ts, service, operation) = 1
+    """)
+    store.execute("DROP TABLE rcaeval_spans_t")
+    extra = [
+        f"{n} {why}"
+        for n, why in ((late, "ending after 3000"), (repeated, "repeating an earlier span's ids"))
+        if n
+    ]
+    if extra:
+        notes.append(f"{path.name}: skipped span row(s) {', '.join(extra)}")
     return _finish(store, path, "rcaeval_spans", starts, skipped, notes, "trace")
 
 

@@ -194,3 +194,17 @@ def test_rows_with_times_out_of_range_are_counted(tmp_path: Path) -> None:
     assert "1 row(s) without a numeric time" in note
     assert "2 row(s) with a time outside 1970..3000" in note
     assert "1 non-numeric cell(s)" in note and "1 infinite cell(s)" in note
+
+
+def test_borrowed_rows_never_move_before_1970(tmp_path: Path) -> None:
+    root = _scenario(tmp_path, with_noissue=False)
+    second = root / "low_traffic" / "train" / "issue_1"
+    second.mkdir()
+    rows = HEADER + [f"{50000 + 300 * i}.0,0.1,100,0.03" for i in range(10)]
+    (second / "metrics.csv").write_text("\n".join(rows) + "\n")
+    target = {"target": {"node": "Site", "metric": "latency", "timestamp": 50000 + 300 * 9}}
+    (second / "target.json").write_text(json.dumps(target))
+    loaded = petshop.load_case(petshop.resolve_case(root, "low_traffic/train/issue_0"))
+    assert loaded.spec.baseline is not None and loaded.spec.baseline.start >= 0
+    extent = loaded.store.extent("metrics")
+    assert extent is not None and extent.start >= 0

@@ -332,3 +332,26 @@ def test_a_latin1_header_is_named(tmp_path: Path) -> None:
     (folder / "data.csv").write_bytes(f"time,caf\u00e9_cpu\n{INJECT},1\n".encode("latin-1"))
     with pytest.raises(DatasetError, match="data.csv:1: the header is not UTF-8"):
         load_case(resolve_case(tmp_path, None))
+
+
+def test_repeated_span_ids_and_impossible_durations_are_counted(tmp_path: Path) -> None:
+    case = write_case(tmp_path / "carts_cpu" / "1")
+    rows = list(csv.reader((case / "traces.csv").open()))
+    first = dict(zip(rows[0], rows[1], strict=True))
+    again = {**first, "operationName": "other"}
+    endless = {**first, "spanID": "s-late", "duration": "1e30"}
+    nan = {**first, "spanID": "s-nan", "duration": "nan"}
+    _write_csv(
+        case / "traces.csv",
+        rows[0],
+        [*rows[1:], *(list(r.values()) for r in (again, endless, nan))],
+    )
+    loaded = load_case(resolve_case(tmp_path, None))
+    store = loaded.store
+    assert store.rows("SELECT count(*) - count(DISTINCT (trace_id, span_id)) FROM spans")[0][0] == 0
+    assert store.rows("SELECT end_ts - start_ts FROM spans WHERE span_id = 's-nan'")[0][0] == 0
+    notes = " ".join(loaded.spec.notes)
+    assert (
+        "traces.csv: skipped span row(s) 1 ending after 3000, 1 repeating an earlier span's ids"
+        in notes
+    )

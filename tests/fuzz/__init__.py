@@ -1,0 +1,1 @@
+"""Mutation fuzzing of every reader: values or the project's error, within a time bound."""
