@@ -60,9 +60,9 @@ def decode_utf8(data: bytes, source: str) -> str:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as err:
         line = data.count(b"\n", 0, err.start) + 1
+        bad = data[err.start : err.start + 1]
         raise InputError(
-            f"{source}:{line}: not UTF-8 text (byte {err.start}: {data[err.start : err.start + 1]!r}"
-            "; save the file as UTF-8)"
+            f"{source}:{line}: not UTF-8 text (byte {err.start}: {bad!r}; save the file as UTF-8)"
         ) from None
 
 

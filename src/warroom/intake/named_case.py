@@ -37,12 +37,16 @@ def open_named_case(
     dataset, root, case = data
     topology, fault, seed = gym
     if dataset and root and not topology:
-        options = f"--dataset {dataset} --root {shlex.quote(str(root))}"
+        # Quoted: the options are printed for a person to paste into a shell.
+        options = f"--dataset {shlex.quote(dataset)} --root {shlex.quote(str(root))}"
         options += f" --case {shlex.quote(case)}" if case else ""
         words = f"{dataset} case {case or '(first)'} under {root}"
         return NamedCase(open_dataset(dataset, root, case), options, words)
     if topology and fault and not dataset:
-        options = f"--gym-topology {topology} --gym-fault {fault} --gym-seed {seed}"
+        options = (
+            f"--gym-topology {shlex.quote(topology)} --gym-fault {shlex.quote(fault)} "
+            f"--gym-seed {int(seed)}"
+        )
         try:
             loaded = open_gym(topology, fault, seed)
         except (ValueError, KeyError) as err:
