@@ -65,7 +65,10 @@ class TelemetryStore:
     """An in-process DuckDB database holding one investigation's telemetry."""
 
     def __init__(self, path: str = ":memory:") -> None:
+        # DuckDB draws a progress bar on stdout for queries past two seconds (a loaded machine
+        # gets there): it would corrupt --json output and the CLI's own progress display.
         self._con = duckdb.connect(path)
+        self._con.execute("SET enable_progress_bar = false")
         self._con.execute(SCHEMA)
 
     def execute(self, sql: str, params: Sequence[Any] | None = None) -> None:
