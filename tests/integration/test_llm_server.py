@@ -187,14 +187,18 @@ def test_nothing_listening_is_unavailable_after_retries() -> None:
         backend.complete(HI, None, 2.0)
 
 
-def test_narrate_end_to_end_over_http(server: Server, tmp_path: Path) -> None:
-    backend = _backend(server, "narrator")
-    router = Router({"narrate": Route(backend, timeout=5.0)}, AuditLog(tmp_path / "a.jsonl"))
+def _pool_report() -> Report:
     evidence = Evidence("m", "orders-db connections 12 -> 95 (x7.92)", 95.0, 12.0)
     culprit = RootCause(
         "orders-db", "connections", "pool", 8.0, 0.0, ("orders-db", "checkout"), 1.0, (evidence,)
     )
-    report = Report(Incident("I", TimeRange(0, 60), 30.0), (culprit,), 0.7)
+    return Report(Incident("I", TimeRange(0, 60), 30.0), (culprit,), 0.7)
+
+
+def test_narrate_end_to_end_over_http(server: Server, tmp_path: Path) -> None:
+    backend = _backend(server, "narrator")
+    router = Router({"narrate": Route(backend, timeout=5.0)}, AuditLog(tmp_path / "a.jsonl"))
+    report = _pool_report()
     final = with_narrative(report, narrate(router, report))
     assert final.narrative is not None and final.narrative.source == "model"
     assert final.narrative.summary == NARRATIVE["summary"]
@@ -203,3 +207,92 @@ def test_narrate_end_to_end_over_http(server: Server, tmp_path: Path) -> None:
     )
     sent = server.requests[0]["body"]
     assert sent["response_format"]["json_schema"]["name"] == "Narrative"
+
+
+# --- deadlines: servers that accept and never answer, or answer a byte a second ------------
+
+
+class Hostile:
+    """A raw TCP server on 127.0.0.1: `silent` accepts and never answers; `drip` sends a valid
+    chat completion one byte a second, status line first. Stopped (sockets closed, threads
+    joined) by close()."""
+
+    def __init__(self, mode: str) -> None:
+        self.mode = mode
+        self.accepted = 0
+        self._stop = threading.Event()
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self._listener.settimeout(0.1)
+        self.port = self._listener.getsockname()[1]
+        self._threads = [threading.Thread(target=self._accept, daemon=True)]
+        self._threads[0].start()
+
+    def _accept(self) -> None:
+        while not self._stop.is_set():
+            try:
+                conn, _ = self._listener.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            self.accepted += 1
+            worker = threading.Thread(target=self._serve, args=(conn,), daemon=True)
+            self._threads.append(worker)
+            worker.start()
+
+    def _serve(self, conn: socket.socket) -> None:
+        body = json.dumps(_completion(json.dumps({"ok": True}))).encode()
+        reply = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+        reply += b"Content-Length: %d\r\n\r\n%s" % (len(body), body)
+        with conn:
+            for byte in reply:
+                if self._stop.wait(1.0):
+                    return
+                if self.mode == "drip":
+                    try:
+                        conn.sendall(bytes([byte]))
+                    except OSError:  # the client gave up: the deadline did its work
+                        return
+
+    def close(self) -> None:
+        self._stop.set()
+        self._listener.close()
+        for thread in self._threads:
+            thread.join(timeout=5)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/v1"
+
+
+@pytest.fixture(params=["silent", "drip"])
+def hostile(request: pytest.FixtureRequest) -> Iterator[Hostile]:
+    server = Hostile(request.param)
+    yield server
+    server.close()
+
+
+def test_a_server_that_never_finishes_answering_is_a_timeout_at_the_deadline(
+    hostile: Hostile,
+) -> None:
+    backend = OpenAICompatible(hostile.url, "m", retries=3, backoff=0.01)
+    started = time.perf_counter()
+    with pytest.raises(ModelTimeout, match="no answer within 2 s"):
+        backend.complete(HI, SCHEMA, 2.0)
+    elapsed = time.perf_counter() - started
+    assert 1.9 < elapsed < 2.6, elapsed  # per-read timeouts alone would wait ~300 s here
+    assert hostile.accepted == 1  # a timeout is not retried
+
+
+def test_the_report_records_the_timed_out_model_task(hostile: Hostile, tmp_path: Path) -> None:
+    backend = OpenAICompatible(hostile.url, "m", backoff=0.01)
+    router = Router({"narrate": Route(backend, timeout=1.5)}, AuditLog(tmp_path / "a.jsonl"))
+    report = _pool_report()
+    started = time.perf_counter()
+    final = with_narrative(report, narrate(router, report))
+    assert time.perf_counter() - started < 2.2
+    assert final.narrative is not None and final.narrative.source == "fallback"
+    [rejection] = final.model_rejections
+    assert (rejection.task, rejection.reason) == ("narrate", "timeout")
+    audit = [json.loads(line) for line in (tmp_path / "a.jsonl").read_text().splitlines()]
+    assert "no answer within 1.5 s" in audit[0]["failure"]

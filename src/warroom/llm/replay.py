@@ -6,21 +6,24 @@
 
 Lines are served in order across all tasks (a repair attempt is a call too); a call past the
 last line is ModelUnavailable. A reply that fails validation is handled like any bad output.
+The file is read and checked when the spec is parsed, so a malformed one stops the command
+before any investigation starts.
 """
 
 from __future__ import annotations
 
-import json
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from warroom.errors import InputError
+from warroom.intake.files import iter_json, read_text
 from warroom.llm.backend import BackendOptions, JsonSchema, Message
 from warroom.llm.errors import ModelError, ModelTimeout, ModelUnavailable
 
 ERRORS = {"timeout": ModelTimeout, "unavailable": ModelUnavailable}
+MAX_SCRIPT_BYTES = 64 << 20
 
 
 @dataclass(frozen=True)
@@ -41,7 +44,7 @@ class Replay:
     """
 
     def __init__(self, path: Path | None = None, lines: Sequence[ReplayLine] | None = None):
-        self.path = path
+        self.path = path  # read on first use unless `lines` are given
         self.name = f"replay:{path}" if path else "replay:<memory>"
         self.calls: list[tuple[Message, ...]] = []
         self._lines: list[ReplayLine] | None = list(lines) if lines is not None else None
@@ -49,16 +52,16 @@ class Replay:
 
     @classmethod
     def from_spec(cls, rest: str, options: BackendOptions) -> Replay:
-        """Build from the FILE of `replay:FILE`; the file must exist."""
+        """Build from the FILE of `replay:FILE`; the file must exist and parse."""
         path = Path(rest)
-        if not rest or not path.is_file():
+        if not rest or not path.exists():
             raise InputError(f"replay file not found: {rest!r} (expected replay:FILE.jsonl)")
-        return cls(path)
+        return cls(path, read_script(path))
 
     @classmethod
     def from_jsonl(cls, text: str) -> Replay:
         """A replay from JSONL text in memory (tests)."""
-        return cls(lines=parse_lines(text.splitlines(), "<memory>"))
+        return cls(lines=parse_script(text, "<memory>"))
 
     def complete(
         self,
@@ -88,26 +91,22 @@ class Replay:
     def _load(self) -> list[ReplayLine]:
         if self._lines is None:
             assert self.path is not None  # one of path and lines is always given
-            try:
-                text = self.path.read_text(encoding="utf-8")
-            except OSError as err:
-                raise InputError(f"cannot read replay file {self.path}: {err}") from err
-            self._lines = parse_lines(text.splitlines(), str(self.path))
+            self._lines = read_script(self.path)
         return self._lines
 
 
-def parse_lines(lines: Iterable[str], where: str) -> list[ReplayLine]:
-    """Parse replay JSONL; blank lines are skipped, anything else malformed is an InputError."""
-    parsed = []
-    for number, raw in enumerate(lines, start=1):
-        if not raw.strip():
-            continue
-        try:
-            item = json.loads(raw)
-        except json.JSONDecodeError as err:
-            raise InputError(f"{where}:{number}: not JSON: {err.msg}") from err
-        parsed.append(_line(item, f"{where}:{number}"))
-    return parsed
+def read_script(path: Path) -> list[ReplayLine]:
+    """The lines of a replay file; InputError naming the file (and line) when malformed."""
+    try:
+        return parse_script(read_text(path, MAX_SCRIPT_BYTES), str(path))
+    except InputError as err:
+        raise InputError(f"replay file {err}") from None
+
+
+def parse_script(text: str, where: str) -> list[ReplayLine]:
+    """Parse replay JSONL (one object per line; blank lines are skipped); InputError naming
+    the line of anything malformed."""
+    return [_line(item, f"{where}:{line}") for line, item in iter_json(text, where)]
 
 
 def _line(item: object, where: str) -> ReplayLine:

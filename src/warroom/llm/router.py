@@ -5,6 +5,7 @@ A config file (TOML):
 
     audit = ".warroom/llm-audit.jsonl"     # where every prompt is recorded
     token_budget = 20000                    # per investigation; then deterministic fallbacks
+    time_budget = 180                       # model seconds per investigation (the default)
 
     [models.local]                          # named models, reusable across tasks
     spec = "openai:http://127.0.0.1:8000/v1#qwen2.5-7b"
@@ -13,7 +14,7 @@ A config file (TOML):
 
     [tasks.narrate]
     model = "local"                         # a name from [models], or a spec, or "none"
-    timeout = 60                            # seconds per call
+    timeout = 60                            # deadline of one call, whole reply included
     max_tokens = 800
     temperature = 0.2
 
@@ -25,25 +26,35 @@ Tasks not listed use no model. Paths are relative to the working directory.
 
 from __future__ import annotations
 
+import math
 import os
 import threading
+import time
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from warroom.errors import InputError
+from warroom.intake.files import read_text
 from warroom.llm.audit import DEFAULT_AUDIT, AuditLog
 from warroom.llm.backend import BackendOptions, ModelBackend, parse_spec
 from warroom.llm.schemas import TASKS
 
 CHARS_PER_TOKEN = 4
+DEFAULT_TIMEOUT_S = 30.0  # the deadline of one model call
+MAX_TIMEOUT_S = 3600.0
+# Model seconds per investigation: a handful of calls at the default deadline. A server that
+# hangs costs the investigation this much at most, however many tasks it is asked to do.
+DEFAULT_TIME_BUDGET_S = 180.0
+MAX_CONFIG_BYTES = 1 << 20  # a config file is a few lines
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # TOML has nan and inf; no setting here means anything with them.
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class ModelConfig(_Strict):
@@ -58,7 +69,7 @@ class TaskConfig(_Strict):
     """Which model a task goes to, and the call settings."""
 
     model: str = "none"
-    timeout: float = Field(default=30.0, gt=0, le=3600)
+    timeout: float = Field(default=DEFAULT_TIMEOUT_S, gt=0, le=MAX_TIMEOUT_S)
     max_tokens: int = Field(default=1024, gt=0, le=65536)
     temperature: float = Field(default=0.0, ge=0.0, le=2.0)
 
@@ -77,6 +88,7 @@ class LlmConfig(_Strict):
 
     audit: str | None = None
     token_budget: int | None = Field(default=None, gt=0)
+    time_budget: float | None = Field(default=None, gt=0, le=24 * MAX_TIMEOUT_S)
     models: dict[str, ModelConfig] = Field(default_factory=dict)
     tasks: TasksConfig = Field(default_factory=TasksConfig)
 
@@ -86,9 +98,16 @@ class Route:
     """Where one task goes and how it is called."""
 
     backend: ModelBackend
-    timeout: float = 30.0
+    timeout: float = DEFAULT_TIMEOUT_S
     max_tokens: int = 1024
     temperature: float = 0.0
+
+    def __post_init__(self) -> None:
+        if not 0 < self.timeout <= MAX_TIMEOUT_S:  # also false for NaN
+            raise InputError(
+                f"a model call deadline must be between 0 and {MAX_TIMEOUT_S:g} s, "
+                f"not {self.timeout}"
+            )
 
 
 class Router:
@@ -101,7 +120,9 @@ class Router:
     With a token budget, calls stop once the tokens spent reach it: every task then takes its
     deterministic fallback, recorded as a "budget" rejection. Tokens are estimated from the
     text (about 4 characters a token): the backend seam returns text only, and an estimate
-    that is the same for every server is what a budget needs.
+    that is the same for every server is what a budget needs. The time budget works the same
+    way on the seconds spent waiting for models (`clock` measures them), and no call is given
+    a deadline past what is left of it.
     """
 
     def __init__(
@@ -109,27 +130,40 @@ class Router:
         routes: Mapping[str, Route],
         audit: AuditLog | None = None,
         token_budget: int | None = None,
+        time_budget: float = DEFAULT_TIME_BUDGET_S,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         unknown = set(routes) - set(TASKS)
         if unknown:
             raise InputError(f"unknown task(s) {sorted(unknown)}; known: {', '.join(TASKS)}")
         if token_budget is not None and token_budget <= 0:
             raise InputError(f"a model token budget must be positive, not {token_budget}")
+        if not (time_budget > 0 and math.isfinite(time_budget)):
+            raise InputError(f"a model time budget must be a positive number, not {time_budget}")
         self.routes = dict(routes)
         self.audit = audit
         self.token_budget = token_budget
         self.tokens_spent = 0
+        self.time_budget = time_budget
+        self.seconds_spent = 0.0
+        self.clock = clock
         self._lock = threading.Lock()
 
-    def spend(self, text_chars: int) -> None:
-        """Count the tokens of one call (its prompt and reply, in characters)."""
+    def spend(self, text_chars: int, seconds: float = 0.0) -> None:
+        """Count the tokens of one call (its prompt and reply, in characters) and its time."""
         with self._lock:
             self.tokens_spent += -(-text_chars // CHARS_PER_TOKEN)
+            self.seconds_spent += max(seconds, 0.0)
 
     @property
     def exhausted(self) -> bool:
         """Whether the token budget is spent (never, without one)."""
         return self.token_budget is not None and self.tokens_spent >= self.token_budget
+
+    @property
+    def seconds_left(self) -> float:
+        """Model seconds left in the time budget (0 once spent)."""
+        return max(self.time_budget - self.seconds_spent, 0.0)
 
     @classmethod
     def none(cls) -> Router:
@@ -141,25 +175,35 @@ class Router:
         cls,
         spec: str,
         audit: Path | None = None,
-        timeout: float = 30.0,
+        timeout: float | None = None,
         api_key: str | None = None,
         token_budget: int | None = None,
+        time_budget: float | None = None,
     ) -> Router:
         """Every task to the one backend `spec` names (`none` routes nothing); calls are
-        audited to `audit` (default .warroom/llm-audit.jsonl)."""
+        audited to `audit` (default .warroom/llm-audit.jsonl). `timeout` is each call's
+        deadline (default 30 s), `time_budget` the model seconds of the investigation."""
+        timeout = timeout or DEFAULT_TIMEOUT_S
         backend = parse_spec(spec, BackendOptions(api_key=api_key, timeout=timeout))
         if backend is None:
             return cls.none()
         route = Route(backend, timeout=timeout)
         routes = {task: route for task in TASKS}
-        return cls(routes, AuditLog(audit or DEFAULT_AUDIT), token_budget)
+        budget = time_budget or DEFAULT_TIME_BUDGET_S
+        return cls(routes, AuditLog.checked(audit or DEFAULT_AUDIT), token_budget, budget)
 
     @classmethod
     def from_config(
-        cls, path: Path, audit: Path | None = None, token_budget: int | None = None
+        cls,
+        path: Path,
+        audit: Path | None = None,
+        token_budget: int | None = None,
+        time_budget: float | None = None,
+        timeout: float | None = None,
     ) -> Router:
         """The routes a TOML config file describes; InputError naming the bad key otherwise.
-        `audit` and `token_budget` (the CLI's --llm-audit, --llm-tokens) override the file's."""
+        `audit`, `token_budget`, `time_budget` and `timeout` (the CLI's --llm-audit,
+        --llm-tokens, --llm-seconds, --llm-timeout) override the file's."""
         config = load_config(path)
         # One backend per model, shared by the tasks that use it: a replay script is one
         # sequence of calls, and an HTTP client keeps one connection pool.
@@ -174,10 +218,12 @@ class Router:
                 backends[model] = _backend(model, f"{path}: {_where(config, entry.model, task)}")
             backend = backends[model]
             if backend is not None:
-                routes[task] = Route(backend, entry.timeout, entry.max_tokens, entry.temperature)
+                deadline = timeout or entry.timeout
+                routes[task] = Route(backend, deadline, entry.max_tokens, entry.temperature)
         audit = audit or (Path(config.audit) if config.audit else DEFAULT_AUDIT)
-        budget = token_budget or config.token_budget
-        return cls(routes, AuditLog(audit) if routes else None, budget)
+        tokens = token_budget or config.token_budget
+        seconds = time_budget or config.time_budget or DEFAULT_TIME_BUDGET_S
+        return cls(routes, AuditLog.checked(audit) if routes else None, tokens, seconds)
 
     def route(self, task: str) -> Route | None:
         """The route of `task`, or None when no model is configured for it."""
@@ -195,11 +241,15 @@ class Router:
 def load_config(path: Path) -> LlmConfig:
     """Read and validate a config file."""
     try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
-    except OSError as err:
-        raise InputError(f"cannot read model config {path}: {err.strerror or err}") from err
+        text = read_text(path, MAX_CONFIG_BYTES)
+    except InputError as err:
+        raise InputError(f"model config {err}") from None
+    try:
+        raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as err:
-        raise InputError(f"model config {path} is not valid TOML: {err}") from err
+        raise InputError(f"model config {path} is not valid TOML: {err}") from None
+    except RecursionError:  # tomllib recurses once per level of nested arrays and tables
+        raise InputError(f"model config {path} is nested too deeply to read") from None
     try:
         return LlmConfig.model_validate(raw)
     except ValidationError as err:

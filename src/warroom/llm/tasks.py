@@ -29,6 +29,8 @@ from warroom.model import Evidence
 
 OutT = TypeVar("OutT", bound=BaseModel)
 MAX_DETAIL = 300
+# Below this, what is left of the time budget cannot hold a model call: not worth starting.
+MIN_CALL_S = 0.05
 
 
 class Reason(StrEnum):
@@ -38,7 +40,7 @@ class Reason(StrEnum):
     UNAVAILABLE = "unavailable"
     INVALID_OUTPUT = "invalid_output"  # not JSON, or not the schema
     UNGROUNDED = "ungrounded_number"  # states a number the evidence does not hold
-    BUDGET = "budget"  # the investigation's model token budget was spent: not called
+    BUDGET = "budget"  # the investigation's model token or time budget was spent: not called
 
 
 @dataclass(frozen=True)
@@ -131,11 +133,15 @@ def run_task(
 
 
 def _affordable(run: _Run[OutT], attempt: int) -> bool:
-    """Whether the token budget allows another call; if not, say so as a rejection."""
+    """Whether the token and time budgets allow another call; if not, say so as a rejection."""
     router = run.router
-    if not router.exhausted:
+    if router.exhausted:
+        detail = f"model token budget spent ({router.tokens_spent} of {router.token_budget})"
+    elif router.seconds_left < MIN_CALL_S:
+        spent, budget = router.seconds_spent, router.time_budget
+        detail = f"model time budget spent ({spent:.1f} of {budget:g} s)"
+    else:
         return True
-    detail = f"model token budget spent ({router.tokens_spent} of {router.token_budget})"
     run.rejections.append(Rejection(Reason.BUDGET, detail, attempt))
     return False
 
@@ -172,11 +178,13 @@ def _attempt(
     failure: str | None = None
     rejection: Rejection | None = None
     output: OutT | None = None
+    clock = run.router.clock
+    started = clock()
     try:
         reply = route.backend.complete(
             messages,
             run.spec.output.model_json_schema(),
-            route.timeout,
+            min(route.timeout, run.router.seconds_left),  # no deadline past the budget's end
             max_tokens=route.max_tokens,
             temperature=route.temperature,
         )
@@ -187,7 +195,7 @@ def _attempt(
         output, rejection = _accept(run, reply, attempt)
     if rejection is not None:
         run.rejections.append(rejection)
-    run.router.spend(sum(len(m.content) for m in messages) + len(reply or ""))
+    run.router.spend(sum(len(m.content) for m in messages) + len(reply or ""), clock() - started)
     _audit(run, messages, attempt, reply, failure, rejection)
     return output, reply
 
@@ -206,6 +214,8 @@ def _accept(run: _Run[OutT], reply: str, attempt: int) -> tuple[OutT | None, Rej
         output = run.spec.output.model_validate(parse_json(reply))
     except ValueError as err:  # JSONDecodeError and ValidationError are both ValueErrors
         return None, Rejection(Reason.INVALID_OUTPUT, _short(_explain(err)), attempt)
+    except RecursionError:  # a reply nested deeper than the parser can follow
+        return None, Rejection(Reason.INVALID_OUTPUT, "JSON nested too deeply to read", attempt)
     problem = run.spec.check(output, run.context, run.evidence) if run.spec.check else None
     if problem:
         return None, Rejection(Reason.INVALID_OUTPUT, _short(problem), attempt)
