@@ -103,7 +103,10 @@ def build_app(open_dataset: DatasetOpener, open_gym: GymOpener) -> typer.Typer:
     @app.command("list")
     def list_command(directory: DirOption = DEFAULT_DIR, as_json: JsonOption = False) -> None:
         """The stored runbooks, newest first."""
-        runbooks, problems = RunbookStore(directory).load_all()
+        try:
+            runbooks, problems = RunbookStore(directory).load_all()
+        except WarroomError as err:
+            _fail(err)
         for problem in problems:
             typer.echo(f"warning: skipped {problem}", err=True)
         if as_json:
@@ -184,6 +187,8 @@ def build_app(open_dataset: DatasetOpener, open_gym: GymOpener) -> typer.Typer:
             matches = reuse(
                 book, spec.incident, loaded.store, spec.baseline, spec.graph_edges, limit
             )
+        except WarroomError as err:
+            _fail(err)
         finally:
             loaded.store.close()
         _print_matches(matches, spec.id, as_json)

@@ -114,17 +114,36 @@ def _front_matter(text: str, where: str) -> tuple[dict[str, Any], list[str]]:
         end = next(i for i in range(1, len(lines)) if lines[i].strip() == "---")
     except StopIteration:
         raise InputError(f"{where}: the front matter has no closing '---' line") from None
-    try:
-        front = json.loads("\n".join(lines[1:end]))
-    except json.JSONDecodeError as err:
-        raise InputError(
-            f"{where}: the front matter is not JSON (line {err.lineno + 1}: {err.msg})"
-        ) from None
+    front = _json_front(lines[1:end], where)
     if not isinstance(front, dict):
         raise InputError(f"{where}: the front matter is not a JSON object")
     if front.get("format") != FORMAT:
         raise InputError(f"{where}: format is {front.get('format')!r}, expected {FORMAT!r}")
     return front, lines[end + 1 :]
+
+
+def _json_front(lines: list[str], where: str) -> Any:
+    """The front matter's JSON: no NaN, no endless numbers, no nesting past the parser."""
+    try:
+        return json.loads("\n".join(lines), parse_constant=_no_constant)
+    except json.JSONDecodeError as err:
+        raise InputError(
+            f"{where}: the front matter is not JSON (line {err.lineno + 1}: {err.msg})"
+        ) from None
+    except RecursionError:
+        raise InputError(f"{where}: the front matter is nested too deeply to read") from None
+    except _Constant as err:
+        raise InputError(f"{where}: the front matter holds {err}, not a JSON number") from None
+    except ValueError:  # a number past Python's int-string limit
+        raise InputError(f"{where}: the front matter holds a number too long to read") from None
+
+
+class _Constant(ValueError):
+    """NaN or Infinity, which Python's json reads and JSON does not have."""
+
+
+def _no_constant(name: str) -> Any:
+    raise _Constant(name)
 
 
 def _title(body: list[str], where: str) -> str:

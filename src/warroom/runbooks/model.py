@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -18,7 +19,7 @@ FORMAT = "warroom-runbook/1"
 
 
 class _Frozen(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 
 
 def _one_line(text: str) -> str:
@@ -65,7 +66,7 @@ class Provenance(_Frozen):
     """Where a runbook was learned."""
 
     incident_id: str
-    confidence: float
+    confidence: float = Field(ge=0.0, le=1.0)
     verdict: str = ""  # the report's words for its confidence (high, medium, ...)
     source: str = ""  # how the report was obtained (gym case, data set case, report file)
 
@@ -75,11 +76,17 @@ class Runbook(_Frozen):
 
     id: str = Field(pattern=r"^[a-z0-9][a-z0-9-]*$")
     title: str = Field(min_length=1)
-    created: str  # ISO-8601 UTC, second precision
+    created: str = Field(pattern=r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$")  # UTC, seconds
     signature: Signature
     checks: tuple[Check, ...] = Field(min_length=1)
     remediation: tuple[str, ...] = ()
     provenance: Provenance
+
+    @field_validator("created")
+    @classmethod
+    def _real_moment(cls, created: str) -> str:
+        datetime.strptime(created, "%Y-%m-%dT%H:%M:%SZ")  # ValueError for 2025-13-40T...
+        return created
 
     @field_validator("title")
     @classmethod

@@ -14,7 +14,10 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from warroom.errors import InputError
+from warroom.intake.files import read_text
 from warroom.model import Evidence, Incident, Report, RootCause, TimeRange
+
+MAX_REPORT_BYTES = 64 << 20
 
 
 class _Loose(BaseModel):
@@ -63,12 +66,16 @@ class _Report(_Loose):
 
 def read_report(path: Path) -> Report:
     """The report in a JSON file; InputError naming the file when it is not one."""
+    # Reports print NaN for a missing value (json.dumps does), so NaN is read here.
+    text = read_text(path, MAX_REPORT_BYTES)
     try:
-        payload = json.loads(path.read_text(encoding="utf-8"))
-    except OSError as err:
-        raise InputError(f"{path}: cannot read the report: {err.strerror or err}") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as err:
-        raise InputError(f"{path}: not a JSON report ({err})") from None
+        payload = json.loads(text)
+    except json.JSONDecodeError as err:
+        raise InputError(f"{path}:{err.lineno}: not a JSON report ({err.msg})") from None
+    except RecursionError:
+        raise InputError(f"{path}: not a JSON report (nested too deeply to read)") from None
+    except ValueError:  # a number past Python's int-string limit
+        raise InputError(f"{path}: not a JSON report (a number too long to read)") from None
     return report_from_json(payload, str(path))
 
 

@@ -19,6 +19,7 @@ from pathlib import Path
 
 from warroom.causal.rank import symptom_family
 from warroom.errors import InputError
+from warroom.intake.files import read_text
 from warroom.model import Incident
 from warroom.runbooks.markdown import from_markdown, to_markdown
 from warroom.runbooks.model import Runbook, Signature
@@ -33,6 +34,7 @@ SAME_METRIC, SAME_FAMILY = 0.3, 0.2
 PRESENT = 0.2
 CULPRIT_ABSENT = 0.25  # factor when the runbook's culprit is not a service of this system
 MIN_SCORE = 0.1
+MAX_RUNBOOK_BYTES = 1 << 20  # a runbook is a page a person reads
 
 
 class RunbookStore:
@@ -93,6 +95,8 @@ class RunbookStore:
         return scored[:limit]
 
     def _files(self) -> builtins.list[Path]:
+        if self.root.exists() and not self.root.is_dir():
+            raise InputError(f"runbook folder {self.root} is a file, not a folder")
         if not self.root.is_dir():
             return []
         return sorted(p for p in self.root.glob(f"*{SUFFIX}") if p.is_file())
@@ -115,11 +119,7 @@ class RunbookStore:
 
 def read(path: Path) -> Runbook:
     """Parse one runbook file; InputError naming the file when it cannot be read or parsed."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as err:
-        raise InputError(f"{path}: cannot read runbook: {err}") from None
-    return from_markdown(text, str(path))
+    return from_markdown(read_text(path, MAX_RUNBOOK_BYTES), str(path))
 
 
 def _newest_first(runbooks: Iterable[Runbook]) -> list[Runbook]:

@@ -104,7 +104,7 @@ def test_check_and_similar_on_a_gym_case(
     [
         (["show", "nope"], "error: no runbook 'nope'"),
         (["save"], "error: name one source"),
-        (["save", "--from-report", "missing.json"], "missing.json: cannot read the report"),
+        (["save", "--from-report", "missing.json"], "missing.json: cannot read (No such file"),
         (["check", "x", "--gym-topology", "shop"], "error: no runbook 'x': no runbooks in"),
     ],
 )

@@ -111,11 +111,11 @@ def test_broken_files_are_skipped_where_one_must_not_stop_the_rest(book: Runbook
     book.save(POOL)
     (book.root / "junk.md").write_text("not a runbook\n")
     (book.root / "bad-bytes.md").write_bytes(b"\xff\xfe\x00")
-    with pytest.raises(InputError, match="bad-bytes.md: cannot read runbook"):
+    with pytest.raises(InputError, match="bad-bytes.md:1: not UTF-8"):
         book.list()
     runbooks, problems = book.load_all()
     assert [r.id for r in runbooks] == [POOL.id]
-    assert len(problems) == 2 and any("bad-bytes.md: cannot read" in p for p in problems)
+    assert len(problems) == 2 and any("bad-bytes.md:1: not UTF-8" in p for p in problems)
     incident = Incident("new", TimeRange(0, 600), 300, "frontend")
     assert [r.id for r, _ in book.similar(incident)] == [POOL.id]
 
