@@ -9,7 +9,7 @@ import json
 import os
 import sys
 from collections.abc import Callable, Sized
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -22,6 +22,13 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from warroom.cli_checks import (
+    check_llm_numbers,
+    check_outputs,
+    check_planners,
+    check_repo,
+    check_runbooks,
+)
 from warroom.datasets import nezha, petshop, rcaeval
 from warroom.datasets.base import LoadedCase
 from warroom.errors import WarroomError
@@ -30,16 +37,19 @@ from warroom.planner import PLANNERS
 from warroom.planner import check as check_planner
 from warroom.planner import investigate as run_pipeline
 from warroom.report.charts import Chart, charts_for
+from warroom.report.files import write_text
 from warroom.report.html import to_html
 from warroom.report.render import to_json, to_markdown
 
 if TYPE_CHECKING:
     from warroom.agents.tracing import Tracer
     from warroom.gym.bench import GymBench, SuiteCase
-    from warroom.gym.case import GymTruth
+    from warroom.gym.case import GymCase, GymTruth
     from warroom.gym.scoring import CaseScore
+    from warroom.gym.simulator import Knobs
     from warroom.llm import Router
     from warroom.model import Report
+    from warroom.pipeline import Investigation
 
 app = typer.Typer(
     help="warroom finds the root cause of an incident from metrics, logs and traces.",
@@ -149,20 +159,66 @@ LlmTokensOption = Annotated[
         "the rest is deterministic. Default: no limit (or the config file's token_budget).",
     ),
 ]
+LlmTimeoutOption = Annotated[
+    float | None,
+    typer.Option(
+        "--llm-timeout",
+        help="Deadline of one model call in seconds, the whole reply included; a call past "
+        "it is rejected as a timeout. Default 30 (with --llm-config: each task's timeout).",
+    ),
+]
+LlmSecondsOption = Annotated[
+    float | None,
+    typer.Option(
+        "--llm-seconds",
+        help="Model time budget for the investigation in seconds; once spent, the rest is "
+        "deterministic. Default 180 (or the config file's time_budget).",
+    ),
+]
 
 
-def _router(
-    llm: str, llm_config: Path | None, llm_audit: Path | None, llm_tokens: int | None = None
-) -> Router:
+@dataclass(frozen=True)
+class LlmChoice:
+    """The --llm options of one command, as given."""
+
+    spec: str = "none"
+    config: Path | None = None
+    audit: Path | None = None
+    tokens: int | None = None
+    timeout: float | None = None
+    seconds: float | None = None
+
+
+def _router(choice: LlmChoice) -> Router:
     """The model router the --llm options describe; InputError for a bad spec or config."""
     from warroom.llm import Router
 
-    if llm_config is not None:
-        if llm.strip().lower() != "none":
+    check_llm_numbers(choice.timeout, choice.seconds)
+    if choice.config is not None:
+        if choice.spec.strip().lower() != "none":
             raise WarroomError("give --llm or --llm-config, not both")
-        return Router.from_config(llm_config, audit=llm_audit, token_budget=llm_tokens)
-    api_key = os.environ.get("WARROOM_LLM_API_KEY")
-    return Router.from_spec(llm, audit=llm_audit, api_key=api_key, token_budget=llm_tokens)
+        return Router.from_config(
+            choice.config, choice.audit, choice.tokens, choice.seconds, choice.timeout
+        )
+    return Router.from_spec(
+        choice.spec,
+        audit=choice.audit,
+        timeout=choice.timeout,
+        api_key=os.environ.get("WARROOM_LLM_API_KEY"),
+        token_budget=choice.tokens,
+        time_budget=choice.seconds,
+    )
+
+
+def _checked_inputs(
+    outputs: dict[str, Path | None], repo: Path | None, runbooks: Path | None
+) -> None:
+    """Output paths, --repo and --runbooks checked before the work starts; unreadable
+    runbooks are named (the director skips them) but do not stop the investigation."""
+    check_outputs(outputs)
+    check_repo(repo)
+    for problem in check_runbooks(runbooks):
+        console.print(f"[yellow]warning:[/] skipping a runbook: {escape(problem)}", soft_wrap=True)
 
 
 def _narrated(report: Report, router: Router) -> Report:
@@ -193,6 +249,8 @@ def investigate(
     llm_config: LlmConfigOption = None,
     llm_audit: LlmAuditOption = None,
     llm_tokens: LlmTokensOption = None,
+    llm_timeout: LlmTimeoutOption = None,
+    llm_seconds: LlmSecondsOption = None,
     planner: PlannerOption = DEFAULT_PLANNER,
     runbooks: RunbooksOption = None,
     trace_out: TraceOutOption = None,
@@ -200,7 +258,10 @@ def investigate(
 ) -> None:
     """Investigate one case of a public data set and print the report."""
     try:
-        router = _router(llm, llm_config, llm_audit, llm_tokens)
+        check_planner(planner)
+        _checked_inputs({"--out": output, "--html": html, "--trace-out": trace_out}, repo, runbooks)
+        choice = LlmChoice(llm, llm_config, llm_audit, llm_tokens, llm_timeout, llm_seconds)
+        router = _router(choice)
         with console.status(f"loading {dataset.value} case {case or '(first)'}..."):
             loaded = _load(dataset, root, case)
         tracer = _tracer(trace_out)
@@ -224,10 +285,10 @@ def investigate(
 
             report = replace(report, notes=report.notes + spec.notes)
         report = _narrated(report, router)
+        _write_trace(trace_out, tracer)
     except WarroomError as err:
         _fail(err)
         return
-    _write_trace(trace_out, tracer)
     if as_json:
         payload = to_json(report)
         payload["truth"] = spec.truth.__dict__ if spec.truth else None
@@ -241,12 +302,13 @@ def investigate(
                 f"[dim]ground truth: {spec.truth.service} / {spec.truth.fault_type} / "
                 f"{spec.truth.indicator}[/]"
             )
-    if output:
-        output.write_text(to_markdown(report))
-        console.print(f"report written to {output}")
-    if html:
-        charts = charts_for(report, loaded.store, spec.baseline, result.findings)
-        _write_html(html, report, charts)
+    try:
+        _write_markdown(output, report)
+        if html:
+            charts = charts_for(report, loaded.store, spec.baseline, result.findings)
+            _write_html(html, report, charts)
+    except WarroomError as err:
+        _fail(err)
 
 
 def _tracer(path: Path | None) -> Tracer | None:
@@ -260,12 +322,19 @@ def _tracer(path: Path | None) -> Tracer | None:
 def _write_trace(path: Path | None, tracer: Tracer | None) -> None:
     if path is None or tracer is None:
         return
-    path.write_text(tracer.export_json(), encoding="utf-8")
+    write_text(path, tracer.export_json(), "--trace-out")
     console.print(f"trace of this investigation written to {path} (OTLP/JSON)")
 
 
+def _write_markdown(path: Path | None, report: Report) -> None:
+    if path is None:
+        return
+    write_text(path, to_markdown(report), "--out")
+    console.print(f"report written to {path}")
+
+
 def _write_html(path: Path, report: Report, charts: list[Chart]) -> None:
-    path.write_text(to_html(report, charts), encoding="utf-8")
+    write_text(path, to_html(report, charts), "--html")
     console.print(f"HTML report written to {path}")
 
 
@@ -490,7 +559,7 @@ def bench_loghub(root: RootOption, as_json: JsonOption = False) -> None:
 # --- chaos gym ------------------------------------------------------------------------------
 
 SeedsOption = Annotated[int, typer.Option("--seeds", min=1, help="Seeds per case.")]
-SeedOffsetOption = Annotated[int, typer.Option("--seed-offset", help="First seed.")]
+SeedOffsetOption = Annotated[int, typer.Option("--seed-offset", min=0, help="First seed.")]
 SuiteOption = Annotated[str, typer.Option("--suite", help="smoke, standard or hard.")]
 
 
@@ -504,7 +573,7 @@ def _user_error(err: Exception) -> None:
 def gym_run(
     topology: Annotated[str, typer.Option(help="shop, shared-db, pipeline or random-N.")],
     fault: Annotated[str, typer.Option(help="A fault of the catalogue, or 'none'.")],
-    seed: Annotated[int, typer.Option(help="Seed of the generated case.")] = 0,
+    seed: Annotated[int, typer.Option(min=0, help="Seed of the generated case.")] = 0,
     red_herring: Annotated[bool, typer.Option(help="Add an innocent anomaly.")] = False,
     drop_traces: Annotated[float, typer.Option(help="Share of services without spans.")] = 0.0,
     drop_logs: Annotated[float, typer.Option(help="Share of log lines lost.")] = 0.0,
@@ -521,6 +590,8 @@ def gym_run(
     llm_config: LlmConfigOption = None,
     llm_audit: LlmAuditOption = None,
     llm_tokens: LlmTokensOption = None,
+    llm_timeout: LlmTimeoutOption = None,
+    llm_seconds: LlmSecondsOption = None,
     planner: PlannerOption = DEFAULT_PLANNER,
     runbooks: RunbooksOption = None,
     trace_out: TraceOutOption = None,
@@ -528,22 +599,70 @@ def gym_run(
 ) -> None:
     """Generate one incident, investigate it, and print the report, the truth and the score."""
     from warroom.gym.scoring import score_case
-    from warroom.gym.simulator import Knobs, generate
+    from warroom.gym.simulator import Knobs
 
     try:
-        router = _router(llm, llm_config, llm_audit, llm_tokens)
         check_planner(planner)
+        _checked_inputs({"--out": output, "--html": html, "--trace-out": trace_out}, repo, runbooks)
+        choice = LlmChoice(llm, llm_config, llm_audit, llm_tokens, llm_timeout, llm_seconds)
+        router = _router(choice)
+        knobs = Knobs(red_herring, drop_traces, drop_logs, clock_skew, alert_storm)
     except WarroomError as err:
         _fail(err)
         return
-    knobs = Knobs(red_herring, drop_traces, drop_logs, clock_skew, alert_storm)
-    try:
-        with console.status(f"generating {topology}/{fault}/{seed}..."):
-            case = generate(topology, fault, seed, knobs)
-    except (ValueError, KeyError) as err:
+    except ValueError as err:  # a knob out of range
         _user_error(err)
         return
+    case = _gym_case(topology, fault, seed, knobs)
     tracer = _tracer(trace_out)
+    try:
+        result, charts = _gym_investigate(case, planner, runbooks, tracer, router, repo, html)
+        score = score_case(case, result.report, result.report.seconds)
+        _write_trace(trace_out, tracer)
+        report = _narrated(result.report, router)
+    except WarroomError as err:  # e.g. an audit file that cannot be written
+        _fail(err)
+        return
+    if as_json:
+        payload = to_json(report)
+        payload["truth"] = asdict(case.truth)
+        payload["score"] = asdict(score)
+        out.print_json(json.dumps(payload))
+    else:
+        out.print(Markdown(to_markdown(report)))
+        console.print(f"[dim]truth: {_truth_line(case.truth)}[/]")
+        console.print(f"[dim]score: {_score_line(score)}[/]")
+    try:
+        _write_markdown(output, report)
+        if html:
+            _write_html(html, report, charts)
+    except WarroomError as err:
+        _fail(err)
+
+
+def _gym_case(topology: str, fault: str, seed: int, knobs: Knobs) -> GymCase:
+    """The generated case, or one line naming what the generator does not know."""
+    from warroom.gym.simulator import generate
+
+    try:
+        with console.status(f"generating {topology}/{fault}/{seed}..."):
+            return generate(topology, fault, seed, knobs)
+    except (ValueError, KeyError) as err:
+        _user_error(err)
+        raise  # not reached: _user_error exits
+
+
+def _gym_investigate(
+    case: GymCase,
+    planner: str,
+    runbooks: Path | None,
+    tracer: Tracer | None,
+    router: Router,
+    repo: Path | None,
+    html: Path | None,
+) -> tuple[Investigation, list[Chart]]:
+    """The investigation of a generated case, and its charts when an HTML report is wanted
+    (charts read the store, so they are drawn before it closes)."""
     try:
         with console.status("investigating..."):
             result = run_pipeline(
@@ -557,33 +676,12 @@ def gym_run(
                 router=router,
                 repo=repo,
             )
-        # Charts read the store, so they are drawn before it closes.
         charts = (
             charts_for(result.report, case.store, case.baseline, result.findings) if html else []
         )
     finally:
         case.store.close()
-    score = score_case(case, result.report, result.report.seconds)
-    _write_trace(trace_out, tracer)
-    try:
-        report = _narrated(result.report, router)
-    except WarroomError as err:  # a replay script that is not valid JSONL
-        _fail(err)
-        return
-    if as_json:
-        payload = to_json(report)
-        payload["truth"] = asdict(case.truth)
-        payload["score"] = asdict(score)
-        out.print_json(json.dumps(payload))
-    else:
-        out.print(Markdown(to_markdown(report)))
-        console.print(f"[dim]truth: {_truth_line(case.truth)}[/]")
-        console.print(f"[dim]score: {_score_line(score)}[/]")
-    if output:
-        output.write_text(to_markdown(report))
-        console.print(f"report written to {output}")
-    if html:
-        _write_html(html, report, charts)
+    return result, charts
 
 
 def _truth_line(truth: GymTruth) -> str:
@@ -656,7 +754,7 @@ def gym_bench(
     from warroom.gym.parallel import make_runner
 
     try:
-        planners = [check_planner(p.strip()) for p in planner.split(",") if p.strip()]
+        planners = check_planners(planner)
         if ray_address and executor is not CaseExecutor.ray:
             raise WarroomError("--ray-address needs --executor ray")
     except WarroomError as err:
@@ -824,6 +922,7 @@ def gym_export(
     export = export_cases if fmt == "otlp" else export_jsonl
     total = len(_suite_plan(suite)) * seeds
     try:
+        _export_target(output, fmt)
         with _progress() as progress:
             task = progress.add_task(f"export {suite}", total=total, case="")
 
@@ -831,10 +930,28 @@ def gym_export(
                 progress.update(task, advance=1, case=case_id)
 
             written = export(output, suite, seeds, seed_offset, progress=step)
-    except OSError as err:
+    except WarroomError as err:
         _fail(err)
         return
+    except OSError as err:
+        _fail(WarroomError(f"cannot write --out {output}: {err.strerror or err}"))
+        return
     console.print(f"{written} cases written to {output}")
+
+
+def _export_target(output: Path, fmt: str) -> None:
+    """A file (jsonl) or a folder (otlp) can be made at `output`; missing parents are made."""
+    if fmt == "jsonl":
+        check_outputs({"--out": output})
+        parent = output.parent
+    else:
+        if output.exists() and not output.is_dir():
+            raise WarroomError(f"--out {output} is a file; --format otlp writes a folder")
+        parent = output
+    try:
+        parent.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise WarroomError(f"cannot make the folder of --out {output}: {err.strerror}") from None
 
 
 # --- evidence DSL: the commands live in warroom.dsl.command; cli.py only says how to open cases
@@ -891,7 +1008,6 @@ def demo(
     hits one of them, and warroom gets only the telemetry.
     """
     topology, fault, seed = DEMO_CASE
-    output.parent.mkdir(parents=True, exist_ok=True)
     html_path = output.with_suffix(".html")
     gym_run(topology=topology, fault=fault, seed=seed, output=output, html=html_path)
 

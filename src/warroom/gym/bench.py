@@ -210,6 +210,14 @@ def export_jsonl(
     return written
 
 
+def check_seed_offset(seed_offset: int) -> int:
+    """The first seed, or ValueError: the simulator's seeds are never negative, and a suite
+    whose every case the generator refused would look like one that skipped them all."""
+    if seed_offset < 0:
+        raise ValueError(f"the seed offset must be 0 or more, not {seed_offset}")
+    return seed_offset
+
+
 def _plan(suite: str, seeds: int, cases: Sequence[SuiteCase] | None) -> list[SuiteCase]:
     if seeds < 1:
         raise ValueError(f"seeds must be at least 1, got {seeds}")
@@ -281,6 +289,9 @@ def _jobs(
     generate: Generate | None,
 ) -> list[CaseJob]:
     """Every (case, seed) of the plan, seeds of one combination next to each other."""
+    check_seed_offset(seed_offset)
+    if not planners:
+        raise ValueError("no planner given")
     return [
         CaseJob(topology, fault, seed, knobs, tuple(planners), generate)
         for topology, fault, knobs in plan

@@ -133,8 +133,9 @@ def export_cases(
     Folders are named by the incident id, which does not give the fault away; a combination the
     generator rejects is skipped for all its seeds, as the gym bench does.
     """
-    from warroom.gym.bench import SUITE_NAMES, knobs_label, suites
+    from warroom.gym.bench import SUITE_NAMES, check_seed_offset, knobs_label, suites
 
+    check_seed_offset(seed_offset)
     if cases is None and suite not in SUITE_NAMES:
         raise ValueError(f"unknown suite {suite!r} (known: {', '.join(SUITE_NAMES)})")
     if generate is None:

@@ -44,6 +44,18 @@ class Knobs:
     # innocent service's alert flaps in the same minutes (noise).
     alert_storm: bool = False
 
+    def __post_init__(self) -> None:
+        # ValueError, as for an unknown topology or fault: the generator's "not a case".
+        for name in ("drop_traces", "drop_logs"):
+            share = getattr(self, name)
+            if not 0.0 <= share <= 1.0:  # also false for NaN
+                raise ValueError(f"knob {name} is a share from 0 to 1, not {share}")
+        if not abs(self.clock_skew_s) <= DURATION_S:
+            raise ValueError(
+                f"knob clock_skew_s is at most {DURATION_S:g} s either way (the length of a "
+                f"case), not {self.clock_skew_s}"
+            )
+
 
 @dataclass
 class _Recorder:

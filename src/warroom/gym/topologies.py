@@ -8,6 +8,7 @@ random-N    N services in random layers (scale tests)
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 import numpy as np
@@ -155,6 +156,12 @@ def pipeline() -> Topology:
     return Topology("pipeline", services, calls, "ingest-api", 2.0)
 
 
+# random-N bounds: an entry and one service behind it at least; at 1,000 services one case
+# already takes ~1.5 min and ~2 GB, and the cost grows faster than N.
+MIN_RANDOM, MAX_RANDOM = 2, 1000
+_RANDOM = re.compile(r"random-([0-9]{1,9})")  # ASCII digits only: str.isdigit takes '²' too
+
+
 def random_topology(n: int, seed: int = 0) -> Topology:
     """n services in random layers of a DAG under one entry, some sharing a database."""
     rng = np.random.default_rng(seed)
@@ -191,8 +198,14 @@ def build(name: str, seed: int = 0) -> Topology:
         return shared_db()
     if name == "pipeline":
         return pipeline()
-    if name.startswith("random-") and name[7:].isdigit():
-        return random_topology(int(name[7:]), seed)
+    sized = _RANDOM.fullmatch(name)
+    if sized:
+        n = int(sized.group(1))
+        if not MIN_RANDOM <= n <= MAX_RANDOM:
+            raise ValueError(
+                f"topology {name!r}: random-N takes {MIN_RANDOM} to {MAX_RANDOM} services, not {n}"
+            )
+        return random_topology(n, seed)
     raise ValueError(f"unknown topology {name!r} (known: shop, shared-db, pipeline, random-N)")
 
 
