@@ -104,7 +104,11 @@ def worker(name: str, start: int, stop: int, run_seed: int, conn: Connection) ->
         for index in range(start, stop):
             shutil.rmtree(work, ignore_errors=True)
             work.mkdir()
-            target = generate(reader, seed, work, run_seed, index)
+            try:
+                target = generate(reader, seed, work, run_seed, index)
+            except Exception as err:  # a harness bug must show, not kill the worker
+                conn.send(("done", index, "generator", 0.0, f"{type(err).__name__}: {err}"))
+                continue
             conn.send(("start", index))
             started = time.perf_counter()
             outcome, detail = _call(reader, target)

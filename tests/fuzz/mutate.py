@@ -10,6 +10,7 @@ layout itself (a file removed, emptied or replaced by a folder).
 
 from __future__ import annotations
 
+import copy
 import json
 import random
 import shutil
@@ -112,6 +113,10 @@ class Mutator:
         self.rng = rng
         self.pwned = pwned  # where an injected COPY would write: must never exist
 
+    def nasty_json(self) -> Any:
+        """A fresh copy of a nasty JSON value (a shared one would change across inputs)."""
+        return copy.deepcopy(self.rng.choice(NASTY_JSON))
+
     def hostile_name(self) -> str:
         """A column or label name that breaks SQL spliced together from names."""
         return self.rng.choice(
@@ -204,7 +209,7 @@ class Mutator:
     def _json_value(self, doc: Any, raws: dict[str, str]) -> Any:
         slots = _slots(doc)
         if not slots:
-            return self.rng.choice(NASTY_JSON)
+            return self.nasty_json()
         parent, key = self.rng.choice(slots)
         kind = self.rng.randrange(8)
         if kind == 0:
@@ -224,10 +229,10 @@ class Mutator:
             kind == 5 and isinstance(parent[key], int | float) and not isinstance(parent[key], bool)
         ):
             parent[key] = self.rng.choice([-parent[key], parent[key] * 1e9, parent[key] / 1e9])
-        elif kind == 6 and isinstance(parent[key], str):
+        elif kind == 6 and isinstance(parent[key], str) and len(parent[key]) < 1000:
             parent[key] = self.rng.choice([parent[key] * 1000, parent[key][::-1], "", "9" * 5000])
         else:
-            parent[key] = self.rng.choice(NASTY_JSON)
+            parent[key] = self.nasty_json()
         return doc
 
     # --- CSV ---------------------------------------------------------------------------------

@@ -29,6 +29,8 @@ from warroom.intake.files import read_text
 from warroom.model import Series, time_problem
 
 SERVICE_LABEL = "service"
+# A sample line longer than this is no measurement; the bound keeps the line regex cheap.
+MAX_LINE_CHARS = 1 << 20
 METRIC_TYPES = ("counter", "gauge", "histogram", "summary", "untyped")
 # Sample lines of a histogram or summary family carry a suffix after the family name.
 FAMILY_SUFFIXES = {
@@ -172,6 +174,8 @@ class _Parser:
         self.repeats = 0
 
     def line(self, line: str, number: int = 0) -> None:
+        if len(line) > MAX_LINE_CHARS:
+            raise ValueError(f"a line of {len(line)} characters (at most {MAX_LINE_CHARS})")
         stripped = line.strip(" \t")
         if not stripped:
             return

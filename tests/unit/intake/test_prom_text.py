@@ -177,3 +177,8 @@ def test_repeated_samples_are_kept_once_and_counted() -> None:
 def test_timestamps_outside_the_sane_range_are_errors(timestamp: str, message: str) -> None:
     with pytest.raises(InputError, match=f"m.prom:1: timestamp .*{message}"):
         parse_text(f"up 1 {timestamp}\n", "m.prom")
+
+
+def test_an_overlong_line_is_refused_before_the_regex_runs() -> None:
+    with pytest.raises(InputError, match=r"m.prom:2: a line of 2000005 characters"):
+        parse_text("up 1\ncpu{" + "a" * 2_000_001 + "\n", "m.prom")
