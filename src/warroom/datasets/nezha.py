@@ -170,6 +170,7 @@ def resolve_case(root: Path, case_id: str | None) -> NezhaFault:
 def load_case(root: Path, fault: NezhaFault, store: TelemetryStore | None = None) -> LoadedCase:
     """Load one fault's telemetry (and the fault-free baseline) into a store."""
     started = time.perf_counter()
+    own = store is None
     store = store or TelemetryStore()
     rca_day = _rca_dir(root) / fault.day
     construct_day = root / "construct_data" / fault.day
@@ -186,7 +187,8 @@ def load_case(root: Path, fault: NezhaFault, store: TelemetryStore | None = None
         truth = _ground_truth(root, fault)
         edges = _dependency_edges(rca_day / "metric", headers)
     except BaseException:
-        store.close()  # nothing half-read: a case that fails to load hands back no store
+        if own:
+            store.close()  # nothing half-read: a case that fails to load hands back no store
         raise
     spec = CaseSpec(
         id=fault.case_id,

@@ -150,13 +150,15 @@ def read_target(issue: PetshopIssue) -> TargetFile:
 def load_case(issue: PetshopIssue, store: TelemetryStore | None = None) -> LoadedCase:
     """Load an issue's metrics (and its scenario's fault-free metrics) into a store."""
     started = time.perf_counter()
-    store = store or TelemetryStore()
     target = read_target(issue)
+    own = store is None
+    store = store or TelemetryStore()
     notes: list[str] = []
     try:
         return _load(issue, store, target, notes, started)
     except BaseException:
-        store.close()  # nothing half-read: a case that fails to load hands back no store
+        if own:
+            store.close()  # nothing half-read: a case that fails to load hands back no store
         raise
 
 

@@ -163,11 +163,21 @@ def ground_truth(case: RcaevalCase) -> GroundTruth | None:
 def load_case(case: RcaevalCase, store: TelemetryStore | None = None) -> LoadedCase:
     """Load one case's metrics (and its logs and traces, when present) into a store."""
     started = time.perf_counter()
+    inject = read_inject_time(case.folder / INJECT_FILE)
+    own = store is None
     store = store or TelemetryStore()
+    try:
+        return _load(case, store, inject, started)
+    except BaseException:
+        if own:
+            store.close()  # nothing half-read: a case that fails to load hands back no store
+        raise
+
+
+def _load(case: RcaevalCase, store: TelemetryStore, inject: float, started: float) -> LoadedCase:
     # Date strings without an offset are UTC, as every time inside warroom is.
     store.execute("SET TimeZone = 'UTC'")
     notes: list[str] = []
-    inject = read_inject_time(case.folder / INJECT_FILE)
     metrics, step = insert_metrics(store, case.metric_file(), notes)
     extents = [metrics]
     for name, insert in (("logs.csv", insert_logs), ("traces.csv", insert_spans)):
