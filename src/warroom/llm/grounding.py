@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from warroom.model import Evidence
 
 SAFE_MAX = 10  # bare integers 0..SAFE_MAX need no grounding
+MAX_EXPONENT = 308  # of a float
 _REL_EPS = 1e-9
 
 _DATETIME = re.compile(r"\b\d{4}-\d{2}-\d{2}(?:[T ]\d{1,2}:\d{2}(?::\d{2}(?:\.\d+)?)?Z?)?")
@@ -139,7 +140,7 @@ def check(text: str, evidence: Sequence[Evidence], facts: Sequence[str] = ()) ->
         if n.trivially_safe:
             continue
         checked.append(n.text)
-        if not _matches(n, allowed):
+        if not math.isfinite(n.value) or not _matches(n, allowed):  # no evidence is infinite
             ungrounded.append(n.text)
     for t in times_in(text):
         checked.append(t)
@@ -168,8 +169,8 @@ def _near(allowed: list[float], target: float, slack: float) -> list[float]:
 def _printed(m: re.Match[str]) -> PrintedNumber:
     digits = m.group("int").replace(",", "")
     frac = m.group("frac") or ""
-    exponent = int(m.group("exp")[1:]) if m.group("exp") else 0
-    value = float(digits + frac) * 10.0**exponent
+    exponent = _exponent(m.group("exp"))
+    value = float(f"{digits}{frac}e{exponent}")  # inf past the float range, never an error
     decimals = max(len(frac) - 1, 0) - exponent
     unit = m.group("unit") or ("x" if m.group("x") else "")
     text = m.group(0)[: m.start("unit") - m.start()] if m.group("unit") else m.group(0)
@@ -182,9 +183,18 @@ def _printed(m: re.Match[str]) -> PrintedNumber:
         text=text.strip(),
         value=value,
         unit=unit,
-        tolerance=0.5 * 10.0 ** (-decimals),
+        tolerance=0.5 * 10.0 ** min(-decimals, MAX_EXPONENT),
         integer=not frac and not exponent and unit != "k*",
     )
+
+
+def _exponent(text: str | None) -> int:
+    """The exponent of 'e-5', bounded: a model may print 1e99999, or more digits than Python
+    turns into an int."""
+    if not text:
+        return 0
+    sign, digits = (-1 if text[1:2] == "-" else 1), text[1:].lstrip("+-").lstrip("0") or "0"
+    return sign * (int(digits) if len(digits) <= 4 else 10 * MAX_EXPONENT)
 
 
 def _fraction(text: str, start: int) -> bool:

@@ -112,7 +112,7 @@ def parse_script(text: str, where: str) -> list[ReplayLine]:
 def _line(item: object, where: str) -> ReplayLine:
     if isinstance(item, dict) and set(item) == {"content"} and isinstance(item["content"], str):
         return ReplayLine(content=item["content"])
-    if isinstance(item, dict) and set(item) == {"error"} and item["error"] in ERRORS:
+    if isinstance(item, dict) and set(item) == {"error"} and str(item["error"]) in ERRORS:
         return ReplayLine(error=item["error"])
     known = ", ".join(f'{{"error": "{e}"}}' for e in ERRORS)
     raise InputError(f'{where}: expected {{"content": "<text>"}} or {known}, got {item!r:.80}')

@@ -250,6 +250,8 @@ def load_config(path: Path) -> LlmConfig:
         raise InputError(f"model config {path} is not valid TOML: {err}") from None
     except RecursionError:  # tomllib recurses once per level of nested arrays and tables
         raise InputError(f"model config {path} is nested too deeply to read") from None
+    except ValueError:  # an integer past Python's int-string limit (4,300 digits)
+        raise InputError(f"model config {path} holds a number too long to read") from None
     try:
         return LlmConfig.model_validate(raw)
     except ValidationError as err:

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import builtins
 import difflib
-import os
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
@@ -21,6 +20,7 @@ from warroom.causal.rank import symptom_family
 from warroom.errors import InputError
 from warroom.intake.files import read_text
 from warroom.model import Incident
+from warroom.report.files import write_text
 from warroom.runbooks.markdown import from_markdown, to_markdown
 from warroom.runbooks.model import Runbook, Signature
 
@@ -49,12 +49,9 @@ class RunbookStore:
 
     def save(self, runbook: Runbook) -> Path:
         """Write the runbook (atomically: a reader never sees half a file); returns its path."""
-        self.root.mkdir(parents=True, exist_ok=True)
-        target = self.path(runbook.id)
-        scratch = target.with_name(f".{target.name}.tmp")
-        scratch.write_text(to_markdown(runbook), encoding="utf-8")
-        os.replace(scratch, target)
-        return target
+        if self.root.exists() and not self.root.is_dir():
+            raise InputError(f"runbook folder {self.root} is a file, not a folder")
+        return write_text(self.path(runbook.id), to_markdown(runbook), "runbook")
 
     def load(self, runbook_id: str) -> Runbook:
         """The runbook with this id (or a unique prefix of it); InputError names what exists."""

@@ -1,15 +1,21 @@
 """No input crashes the language: anything but a DslError escaping parse or run is a bug.
 
-Three generators: arbitrary text, soups of the language's own tokens (which get past the lexer
-and into the parser and interpreter), and well-formed expressions of random shape (which reach
-every function with every kind of argument).
+Four generators: arbitrary text, soups of the language's own tokens (which get past the lexer
+and into the parser and interpreter), well-formed expressions of random shape (which reach
+every function with every kind of argument), and valid expressions damaged byte by byte. Each
+parse and each evaluation must also end within the bound of tests/unit/llm/hostile.py;
+WARROOM_FUZZ_N scales the run (300 examples per generator by default).
 """
 
 from __future__ import annotations
 
+import os
+from collections.abc import Iterator
+
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from llm.hostile import bounded, mutated, report_tallies
 
 from warroom.dsl import Context, DslError, parse, run, unparse
 from warroom.dsl.syntax import Expr, Filter, Num, Selector, Str
@@ -17,7 +23,19 @@ from warroom.dsl.syntax import Expr, Filter, Num, Selector, Str
 # The recursive strategy's repr is large; hypothesis warns about building it, harmlessly.
 pytestmark = pytest.mark.filterwarnings("ignore:Generating overly large repr")
 
-FUZZ = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+FUZZ = settings(
+    max_examples=int(os.environ.get("WARROOM_FUZZ_N", "300")),
+    deadline=None,  # bounded() times each call; a deadline would count hypothesis' own work
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+NAMES = ["dsl parse", "dsl run"]
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _tallies(pytestconfig: pytest.Config) -> Iterator[None]:
+    yield
+    report_tallies(pytestconfig, NAMES)
+
 
 TOKENS = [
     *("metric", "logs", "spans", "events", "mean", "p", "count", "rate", "change", "delta"),
@@ -34,7 +52,8 @@ TOKENS = [
 
 def _only_dsl_errors(text: str, context: Context | None = None) -> Expr | None:
     try:
-        tree = parse(text)
+        with bounded("dsl parse"):
+            tree = parse(text)
     except DslError:
         return None
     canonical = unparse(tree)
@@ -42,7 +61,8 @@ def _only_dsl_errors(text: str, context: Context | None = None) -> Expr | None:
     assert unparse(parse(canonical)) == canonical
     if context is not None:
         try:
-            outcome = run(text, context)
+            with bounded("dsl run"):
+                outcome = run(text, context)
         except DslError:
             return tree
         assert outcome.evidence.source == canonical
@@ -138,3 +158,17 @@ def test_well_formed_expressions_parse_and_evaluate_or_fail_cleanly(
 def test_literals_print_back_to_themselves(number: float, unit: str, text: str) -> None:
     for tree in (Num(number, unit), Str(text), Selector("logs", (Filter("message", "~", text),))):
         assert parse(unparse(tree)) == tree
+
+
+VALID = [
+    b'max(metric("db", "conns")[window]) > 5 * median(metric("db", "conns")[baseline])',
+    b'count(logs(level="ERROR", message~"fail")[alert - 5m .. alert + 2m]) >= 3',
+    b'corr(metric("db", "cpu"), latency_p(spans("checkout"), 90), lag=30s) > 0.8',
+    b'onset(metric("db", "conns")) < alert and not (error_ratio(spans("checkout")) < 20%)',
+]
+
+
+@FUZZ
+@given(data=mutated(*VALID))
+def test_damaged_expressions_only_ever_raise_dsl_errors(data: bytes, context: Context) -> None:
+    _only_dsl_errors(data.decode("utf-8", errors="replace"), context)

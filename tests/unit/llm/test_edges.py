@@ -192,3 +192,26 @@ def test_a_time_budget_must_be_a_positive_number(budget: float) -> None:
 def test_a_call_deadline_must_be_a_sane_number(timeout: float) -> None:
     with pytest.raises(InputError, match="deadline"):
         Route(Replay.from_jsonl(""), timeout=timeout)
+
+
+# Found by the fuzz run (test_fuzz.py), kept as plain regression tests.
+
+
+def test_a_replay_error_that_is_not_a_name_is_an_input_error() -> None:
+    with pytest.raises(InputError, match=":1: expected"):
+        Replay.from_jsonl('{"error": []}')
+
+
+def test_a_config_integer_past_the_int_string_limit_is_an_input_error(tmp_path: Path) -> None:
+    path = _file(tmp_path, "llm.toml", b"token_budget = " + b"9" * 5000 + b"\n")
+    with pytest.raises(InputError, match="a number too long to read"):
+        load_config(path)
+
+
+@pytest.mark.parametrize("number", ["1e999", "7e308 s", "5e" + "9" * 5000, "-2.5E+400 ms"])
+def test_a_reply_stating_a_number_past_the_float_range_is_ungrounded(number: str) -> None:
+    from warroom.llm.grounding import check
+    from warroom.model import Evidence
+
+    result = check(f"the pool grew to {number}", [Evidence("m", "pool 12 -> 95", 95.0, 12.0)])
+    assert not result.ok and len(result.ungrounded) == 1

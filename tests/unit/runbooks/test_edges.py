@@ -106,3 +106,13 @@ def test_a_malformed_report_file_is_one_error_naming_it(
 def test_a_report_path_that_is_a_folder_is_one_error(tmp_path: Path) -> None:
     with pytest.raises(InputError, match="not a regular file"):
         read_report(tmp_path)
+
+
+def test_saving_into_a_folder_that_is_a_file_is_one_error(tmp_path: Path) -> None:
+    afile = tmp_path / "books"
+    afile.write_text("")
+    with pytest.raises(InputError, match="is a file, not a folder"):
+        RunbookStore(afile).save(POOL)
+    deeper = RunbookStore(afile / "sub")
+    with pytest.raises(InputError, match=f"{afile} is not a folder"):
+        deeper.save(POOL)
