@@ -19,7 +19,9 @@ def test_nezha_two_cases(nezha_root: Path) -> None:
     # regression here means the code-region expert or the ranking broke.
     assert first.rank == 1, first
     assert first.inner_rank == 1, first
-    assert all(c.seconds < 30 for c in result.cases)
+    # A hang guard, not a speed test (speed lives in BENCHMARKS.md): generous enough for a
+    # machine whose two cores are shared with other work.
+    assert all(c.seconds < 120 for c in result.cases)
     assert 0.0 <= result.totals["AS@1"] <= 1.0
 
 
