@@ -19,10 +19,14 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(BIN)/pytest
 
-# Every reader over FUZZ_N generated hostile inputs (test runs 200); prints the per-reader table.
-FUZZ_N  ?= 10000
+# Every reader and parser over FUZZ_N generated hostile inputs (`make test` runs a few hundred):
+# the data readers (tests/fuzz, a per-reader table at the end) and the DSL, model-edge and
+# runbook fuzz tests (each prints its count and slowest call).
+FUZZ_N     ?= 10000
+FUZZ_TESTS ?= tests/fuzz tests/unit/dsl/test_fuzz.py tests/unit/llm/test_fuzz.py \
+              tests/unit/runbooks/test_fuzz.py
 fuzz: $(STAMP)
-	WARROOM_FUZZ_N=$(FUZZ_N) $(BIN)/pytest tests/fuzz -q
+	WARROOM_FUZZ_N=$(FUZZ_N) $(BIN)/pytest $(FUZZ_TESTS) -q
 
 check: $(STAMP)
 	$(BIN)/ruff check src tests
