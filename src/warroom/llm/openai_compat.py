@@ -33,9 +33,9 @@ JSON_SCHEMA, JSON_OBJECT, PLAIN = 0, 1, 2
 RETRY_STATUS = frozenset({429, 500, 502, 503, 504})
 MAX_BACKOFF_S = 10.0
 CONNECT_TIMEOUT_S = 5.0
-# A chat completion of the largest max_tokens a task may ask for is well under 1 MiB; a body
-# far past that is a misbehaving server, not a reply.
-MAX_REPLY_BYTES = 8 << 20
+# A chat completion of the largest max_tokens a task may ask for (65,536) is well under 1 MiB;
+# a body past twice that is a misbehaving server, not a reply (and would cost seconds to check).
+MAX_REPLY_BYTES = 2 << 20
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,6 @@ as a Rejection, so the report can say what happened.
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -31,6 +30,7 @@ OutT = TypeVar("OutT", bound=BaseModel)
 MAX_DETAIL = 300
 # Below this, what is left of the time budget cannot hold a model call: not worth starting.
 MIN_CALL_S = 0.05
+THINK_OPEN, THINK_CLOSE = "<think>", "</think>"
 
 
 class Reason(StrEnum):
@@ -191,11 +191,12 @@ def _attempt(
     except ModelError as err:
         failure = str(err)
         rejection = Rejection(_failure_reason(err), _short(failure), attempt)
-    else:
+    waited = clock() - started  # the model's time, not ours checking its reply
+    if reply is not None:
         output, rejection = _accept(run, reply, attempt)
     if rejection is not None:
         run.rejections.append(rejection)
-    run.router.spend(sum(len(m.content) for m in messages) + len(reply or ""), clock() - started)
+    run.router.spend(sum(len(m.content) for m in messages) + len(reply or ""), waited)
     _audit(run, messages, attempt, reply, failure, rejection)
     return output, reply
 
@@ -245,10 +246,10 @@ def _repair(run: _Run[OutT], reply: str) -> list[Message]:
 
 def parse_json(text: str) -> object:
     """The JSON value in a model reply, tolerating code fences and <think> blocks around it."""
-    text = re.sub(r"<think>.*?</think>", "", text, flags=re.S).strip()
-    fenced = re.fullmatch(r"```(?:json)?\s*(.*?)\s*```", text, flags=re.S)
-    if fenced:
-        text = fenced.group(1)
+    text = _without_think(text).strip()
+    if len(text) >= 6 and text.startswith("```") and text.endswith("```"):
+        inner = text[3:-3]
+        text = (inner[4:] if inner.startswith("json") else inner).strip()
     try:
         return json.loads(text)
     except json.JSONDecodeError:
@@ -256,6 +257,20 @@ def parse_json(text: str) -> object:
         if 0 <= start < end:
             return json.loads(text[start : end + 1])
         raise
+
+
+def _without_think(text: str) -> str:
+    """`text` without its <think>...</think> blocks (an unclosed one stays). str.find, not a
+    regex: a lazy `.*?` over a reply of many unclosed tags takes quadratic time."""
+    kept, pos = [], 0
+    while (start := text.find(THINK_OPEN, pos)) >= 0:
+        end = text.find(THINK_CLOSE, start + len(THINK_OPEN))
+        if end < 0:
+            break
+        kept.append(text[pos:start])
+        pos = end + len(THINK_CLOSE)
+    kept.append(text[pos:])
+    return "".join(kept)
 
 
 def _explain(err: ValueError) -> str:

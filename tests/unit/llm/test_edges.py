@@ -215,3 +215,33 @@ def test_a_reply_stating_a_number_past_the_float_range_is_ungrounded(number: str
 
     result = check(f"the pool grew to {number}", [Evidence("m", "pool 12 -> 95", 95.0, 12.0)])
     assert not result.ok and len(result.ungrounded) == 1
+
+
+@pytest.mark.parametrize(
+    "reply", ["<think>" * 100_000, "```" + " " * 200_000 + "x", '<think>a</think>{"a": 1}']
+)
+def test_parse_json_is_linear_in_the_reply(reply: str) -> None:
+    import time
+
+    from warroom.llm.tasks import parse_json
+
+    started = time.perf_counter()
+    try:
+        parsed = parse_json(reply)
+    except ValueError:
+        parsed = None
+    assert time.perf_counter() - started < 1.0  # a lazy regex took 250 s on the first one
+    assert parsed in (None, {"a": 1})
+
+
+def test_checking_a_reply_does_not_spend_the_time_budget(tmp_path: Path, report: Report) -> None:
+    ticks = iter(range(100))
+    line = json.dumps({"content": "<think>" * 1000})
+    router = Router(
+        {"narrate": Route(Replay.from_jsonl(f"{line}\n{line}"), timeout=5.0)},
+        None,
+        time_budget=10.0,
+        clock=lambda: float(next(ticks)),  # one "second" per reading of the clock
+    )
+    narrate(router, report)
+    assert router.seconds_spent == 2.0  # one per call, none for parsing and grounding
