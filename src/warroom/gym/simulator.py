@@ -293,6 +293,8 @@ class _World:
 
 def generate(topology: str, fault: str, seed: int, knobs: Knobs = Knobs()) -> GymCase:
     """Simulate one incident (or a healthy control run for fault 'none')."""
+    if seed < 0:  # numpy's own message would not say which number it means
+        raise ValueError(f"the seed of a gym case must be 0 or more, not {seed}")
     topo = build(topology, seed)
     rng = np.random.default_rng(seed)
     onset = T0 + ONSET_S + float(rng.uniform(0, 60))

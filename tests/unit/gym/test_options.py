@@ -75,3 +75,10 @@ def test_a_negative_seed_offset_is_refused_before_any_case(tmp_path: Path) -> No
 def test_no_planner_is_refused() -> None:
     with pytest.raises(ValueError, match="no planner"):
         compare_planners("smoke", 1, 0, [])
+
+
+def test_a_negative_seed_names_itself() -> None:
+    from warroom.gym.simulator import generate
+
+    with pytest.raises(ValueError, match="seed of a gym case must be 0 or more, not -3"):
+        generate("shop", "cpu-hog", -3)
