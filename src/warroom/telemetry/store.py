@@ -12,8 +12,9 @@ against the four known tables.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
-from typing import Any
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from typing import Any, Protocol
 
 import duckdb
 import numpy as np
@@ -61,6 +62,18 @@ TABLE_COLUMNS: dict[str, tuple[str, ...]] = {
 }
 
 
+# The column each table is ordered and windowed by.
+TIME_COLUMNS: dict[str, str] = {"metrics": "ts", "logs": "ts", "spans": "start_ts", "events": "ts"}
+
+
+class Covering(Protocol):
+    """Something that fills the store on demand (telemetry/sources.py's Fetcher)."""
+
+    def cover(self, windows: Iterable[TimeRange], tables: Iterable[str] | None = None) -> int:
+        """Make sure the store holds `tables` for `windows`."""
+        ...
+
+
 class TelemetryStore:
     """An in-process DuckDB database holding one investigation's telemetry."""
 
@@ -70,6 +83,26 @@ class TelemetryStore:
         self._con = duckdb.connect(path)
         self._con.execute("SET enable_progress_bar = false")
         self._con.execute(SCHEMA)
+        self._source: Covering | None = None
+
+    def attach(self, source: Covering | None) -> None:
+        """Typed reads first ask `source` to cover their window (live backends, lazily)."""
+        self._source = source
+
+    def _cover(self, table: str, window: TimeRange) -> None:
+        if self._source is not None:
+            self._source.cover([window], [table])
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """All statements inside commit together or not at all."""
+        self._con.execute("BEGIN TRANSACTION")
+        try:
+            yield
+        except BaseException:
+            self._con.execute("ROLLBACK")
+            raise
+        self._con.execute("COMMIT")
 
     def execute(self, sql: str, params: Sequence[Any] | None = None) -> None:
         """Run a statement (used by loaders to bulk-insert with DuckDB's readers)."""
@@ -121,6 +154,7 @@ class TelemetryStore:
         self, window: TimeRange, service: str | None = None, name: str | None = None
     ) -> list[Series]:
         """All metric series inside `window`, optionally for one service and/or metric name."""
+        self._cover("metrics", window)
         sql = "SELECT service, name, ts, value FROM metrics WHERE ts >= ? AND ts < ?"
         params: list[Any] = [window.start, window.end]
         if service is not None:
@@ -134,6 +168,7 @@ class TelemetryStore:
 
     def logs(self, window: TimeRange) -> list[LogRecord]:
         """Log records inside `window`, in time order."""
+        self._cover("logs", window)
         sql = (
             "SELECT ts, service, message, coalesce(level, ''), coalesce(pod, ''), "
             "coalesce(trace_id, ''), coalesce(span_id, '') FROM logs "
@@ -143,6 +178,7 @@ class TelemetryStore:
 
     def spans(self, window: TimeRange) -> list[Span]:
         """Spans that start inside `window`."""
+        self._cover("spans", window)
         sql = (
             "SELECT trace_id, span_id, coalesce(parent_id, ''), service, coalesce(operation, ''), "
             "start_ts, end_ts, coalesce(error, FALSE), coalesce(pod, ''), coalesce(peer, '') "
@@ -153,6 +189,7 @@ class TelemetryStore:
 
     def events(self, window: TimeRange) -> list[Event]:
         """Changes (deploys, config pushes, restarts) inside `window`, oldest first."""
+        self._cover("events", window)
         sql = (
             "SELECT ts, service, coalesce(kind, ''), coalesce(description, '') FROM events "
             "WHERE ts >= ? AND ts < ? ORDER BY ts"
@@ -161,10 +198,9 @@ class TelemetryStore:
 
     def extent(self, table: str) -> TimeRange | None:
         """The time range covered by a table, or None when it is empty."""
-        columns = {"metrics": "ts", "logs": "ts", "spans": "start_ts", "events": "ts"}
-        if table not in columns:
-            raise ValueError(f"unknown table {table!r} (known: {', '.join(columns)})")
-        column = columns[table]
+        if table not in TIME_COLUMNS:
+            raise ValueError(f"unknown table {table!r} (known: {', '.join(TIME_COLUMNS)})")
+        column = TIME_COLUMNS[table]
         row = self.rows(f"SELECT min({column}), max({column}) FROM {table}")[0]
         if row[0] is None:
             return None
