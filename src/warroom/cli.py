@@ -86,7 +86,7 @@ def _fail(err: Exception) -> None:
 
 def _load(dataset: Dataset, root: Path, case: str | None) -> LoadedCase:
     if dataset is Dataset.files:
-        from warroom.gym.interop import load_case
+        from warroom.intake.case_dir import load_case
 
         return load_case(root, case)
     if dataset is Dataset.nezha:

@@ -22,11 +22,11 @@ from warroom.gym.interop import (
     TRUTH,
     export_cases,
     load_case,
-    load_case_dir,
     read_truth,
     resolve_case_dir,
     write_case,
 )
+from warroom.intake.case_dir import load_case_dir as read_case_dir
 from warroom.model import Incident, TimeRange
 from warroom.pipeline import investigate
 from warroom.telemetry.store import TelemetryStore
@@ -101,6 +101,12 @@ def _fake_generate(topology: str, fault: str, seed: int, knobs: Any) -> GymCase:
 Loaded = tuple[Incident, TelemetryStore, TimeRange | None, tuple[tuple[str, str], ...]]
 
 
+def load_case_dir(folder: Path) -> Loaded:
+    """The folder read by intake/case_dir.py, as the four values a test compares."""
+    read, store = read_case_dir(folder)
+    return read.incident, store, read.baseline, read.graph_edges
+
+
 @pytest.fixture(scope="module")
 def shop(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[GymCase, Path, Loaded]]:
     """The demo incident, generated once, written to a folder and loaded back from it."""
@@ -158,7 +164,7 @@ def test_loading_never_reads_truth_and_tolerates_missing_files(tmp_path: Path) -
     assert incident.labels == (("team", "shop"),)
     assert store.count("logs") == 0 and store.count("spans") == 2 and store.count("events") == 1
     store.close()
-    with pytest.raises(InputError, match=r"truth.json: not JSON"):
+    with pytest.raises(InputError, match=r"truth.json:1: not JSON"):
         read_truth(tmp_path)
 
 
@@ -171,7 +177,7 @@ def test_malformed_files_name_the_file_and_the_field(tmp_path: Path) -> None:
         load_case_dir(tmp_path)
     incident["window"] = {"start": T0 + 60, "end": T0}
     (tmp_path / INCIDENT).write_text(json.dumps(incident))
-    with pytest.raises(InputError, match=r"incident.json: TimeRange end .* is before start"):
+    with pytest.raises(InputError, match=r"incident.json: window ends .* before it starts"):
         load_case_dir(tmp_path)
 
 

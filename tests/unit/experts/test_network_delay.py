@@ -23,8 +23,8 @@ from warroom.experts.peers import (
     unanswered_findings,
 )
 from warroom.experts.traces import NETWORK
-from warroom.gym.interop import _metric_columns
 from warroom.gym.simulator import CLIENT_LATENCY, Knobs, generate
+from warroom.intake.case_dir import metric_columns
 from warroom.intake.prom_text import parse_text, series_to_text
 from warroom.model import Incident, Series, Span, TimeRange
 from warroom.pipeline import investigate
@@ -243,4 +243,4 @@ def test_a_case_folder_carries_the_peer_label_through_prometheus_text() -> None:
     assert f'{CLIENT}{{service="api",peer="geo"}} 0.25 1000' in text
     samples = parse_text(text)
     assert samples[0].name == CLIENT and samples[0].labels == {"service": "api", "peer": "geo"}
-    assert _metric_columns(samples, Path("metrics.prom"))["name"] == [stored, stored]
+    assert metric_columns(samples, Path("metrics.prom"))["name"] == [stored, stored]
