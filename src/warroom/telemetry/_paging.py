@@ -56,6 +56,11 @@ def integer(value: Any) -> int | None:
     return None
 
 
+def tenant(endpoint: Endpoint) -> str:
+    """The X-Scope-OrgID header's value (Loki's, Tempo's, Mimir's tenant), or ''."""
+    return {k.lower(): v for k, v in endpoint.headers.items()}.get("x-scope-orgid", "")
+
+
 class LazyClient:
     """One httpx client per source, made on first use: constructors do no I/O (a token file is
     read only when the first fetch needs it), and threads that fetch at once share it."""

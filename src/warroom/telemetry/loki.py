@@ -35,6 +35,7 @@ from warroom.telemetry._paging import (
     from_units,
     integer,
     log_columns,
+    tenant,
     to_units,
 )
 from warroom.telemetry.http import Endpoint, request_json
@@ -44,7 +45,6 @@ PATH = "/loki/api/v1/query_range"
 # Asks Loki 3 to keep structured metadata and parsed labels apart from the stream labels, in a
 # third element of each entry; older Loki ignores the header and merges them into the labels.
 ENCODING_HEADER = {"X-Loki-Response-Encoding-Flags": "categorize-labels"}
-TENANT_HEADER = "x-scope-orgid"
 UNKNOWN_LEVELS = {"unknown", ""}  # Loki's detected_level when it could not tell
 _LEVEL_FIELD = re.compile(
     r"""(?:^|[\s{,;])["']?(?:level|lvl|severity)["']?\s*[=:]\s*["']?([A-Za-z]{3,8})\b""",
@@ -113,9 +113,8 @@ class LokiSource:
     def identity(self) -> str:
         """URL, tenant, query and paging: what the rows depend on (never a credential)."""
         c = self.config
-        tenant = {k.lower(): v for k, v in c.headers.items()}.get(TENANT_HEADER, "")
         settings = json.dumps(c.model_dump(include=MAPPING_FIELDS), sort_keys=True)
-        return f"loki:{c.url.rstrip('/')}|tenant={tenant}|{settings}"
+        return f"loki:{c.url.rstrip('/')}|tenant={tenant(c)}|{settings}"
 
     def close(self) -> None:
         """Release the HTTP connections."""
