@@ -286,8 +286,9 @@ def placements(cluster: Cluster, window: TimeRange, deadline: float) -> list[Pla
     notes: list[str] = []
     replicasets = cluster.objects("/apis/apps/v1", "replicasets", deadline, notes)
     pods = cluster.objects("/api/v1", "pods", deadline, notes)
-    if any("pods not read" in note for note in notes):
-        raise BackendError(notes[-1])
+    refused = [note for note in notes if note.endswith("pods not read")]
+    if refused:  # without the pods there is no placement to give, only a wrong empty one
+        raise BackendError(refused[0])
     mapper = ServiceMapper(cluster.config.service_from, replicasets, pods)
     found = {
         (p.namespace, p.pod): p for pod in pods if (p := pod_placement(pod, mapper.of_object(pod)))

@@ -139,9 +139,8 @@ def _pages(
         if len(items) >= max_items:
             left = meta.get("remainingItemCount")
             more = f"{left} more" if isinstance(left, int) else "the rest"
-            return Listing(
-                tuple(items), f"{path}: read {len(items)} objects (max_items), {more} not"
-            )
+            note = f"{BACKEND}: {path}: read {len(items)} objects (max_items), {more} not read"
+            return Listing(tuple(items), note)
 
 
 def _page(body: Any, path: str) -> tuple[list[dict[str, Any]], dict[str, Any]]:

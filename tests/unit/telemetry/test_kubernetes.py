@@ -475,3 +475,20 @@ def test_inline_certificate_authority_data_is_trusted(tls_files: Path) -> None:
         pem = (tls_files / "ca.crt").read_text()
         found = rows(url(), ca_data=pem, include=["deploys"])
     assert len(found) == 1
+
+
+def test_placements_without_permission_on_pods_is_an_error_not_an_empty_answer() -> None:
+    refused = k8s("status-403-forbidden.json", 403)
+    with Loopback(routes({"/api/v1/pods": refused})) as server:
+        cluster = Cluster(config(url=server.url))
+        with pytest.raises(BackendError, match="pods not read"):
+            placements(cluster, WINDOW, time.monotonic() + 10)
+
+
+def test_a_list_longer_than_max_items_is_cut_and_said() -> None:
+    with Loopback(routes()) as server:
+        batch = source(server.url, include=["pods"], max_items=2).fetch(
+            WINDOW, time.monotonic() + 5
+        )
+    assert len(served(server, "/api/v1/pods")) == 1  # page 2 never asked
+    assert "kubernetes: /api/v1/pods: read 2 objects (max_items), 2 more not read" in batch.degraded
