@@ -9,8 +9,10 @@ enums as names, NaN as "NaN"). The names follow OpenTelemetry's Prometheus compa
 `http.server.request.duration` in `s` becomes `http_server_request_duration_seconds`, a
 monotonic sum gains `_total`, attribute keys lose their dots (`server.address` ->
 `server_address`, a label the peer expert reads). The service is the resource's service.name;
-`k8s.pod.name` (else `service.instance.id`) becomes a `pod` (`instance`) label so replicas stay
-separate series. A label set is written with intake/case_dir.py's `braces`.
+`k8s.pod.name` becomes a `pod` label so replicas stay separate series, as a Kubernetes scrape
+keeps them; `service.instance.id` does not become a label (the SDKs make it a random UUID per
+process start, so every restart would begin new series with no baseline). A label set is
+written with intake/case_dir.py's `braces`.
 
 - gauge, sum: the value as it is. A cumulative counter keeps its running total, as a scrape
   does; no expert rates counters, and a case folder holds them the same way. A delta sum keeps
@@ -46,7 +48,6 @@ from warroom.intake.otlp import (
 )
 from warroom.model import short_number, time_problem
 
-INSTANCE_ID = "service.instance.id"
 NO_RECORDED_VALUE = 1  # DataPointFlags.FLAG_NO_RECORDED_VALUE_MASK
 CUMULATIVE = (2, "AGGREGATION_TEMPORALITY_CUMULATIVE")
 KINDS = ("gauge", "sum", "histogram", "exponentialHistogram", "summary")
@@ -234,9 +235,7 @@ def _unit_words(unit: str, gauge: bool) -> list[str]:
 
 
 def _resource_labels(resource: Mapping[str, str]) -> dict[str, str]:
-    if resource.get(POD_NAME):
-        return {"pod": resource[POD_NAME]}
-    return {"instance": resource[INSTANCE_ID]} if resource.get(INSTANCE_ID) else {}
+    return {"pod": resource[POD_NAME]} if resource.get(POD_NAME) else {}
 
 
 def _labels(attributes: Mapping[str, str]) -> dict[str, str]:
