@@ -8,7 +8,6 @@ per source, skip counts that become degraded notes, bounded fan-out, and store c
 
 from __future__ import annotations
 
-import math
 import threading
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
@@ -29,12 +28,12 @@ _R = TypeVar("_R")
 
 
 def to_units(seconds: float, per_second: int) -> int:
-    """Epoch seconds as a whole number of units, the first unit at or after `seconds`.
+    """Epoch seconds as the nearest whole number of units.
 
     Computed on the float's exact value: `seconds * 1e9` would round at today's epoch (by up to
-    128 ns), and rounding up keeps a half-open window [start, end) half-open in the backend's
-    units too."""
-    return math.ceil(Fraction(seconds) * per_second)
+    128 ns). The nearest unit is the one whose own time reads back as this float, so a line at
+    a window's first unit is asked for (the Fetcher drops what falls outside the window)."""
+    return round(Fraction(seconds) * per_second)
 
 
 def from_units(count: int, per_second: int) -> float | None:
@@ -83,6 +82,20 @@ class LazyClient:
             if self._client is not None:
                 self._client.close()
                 self._client = None
+
+
+class HttpSource:
+    """What every HTTP source here holds: its settings and one lazily made client."""
+
+    config: Endpoint  # each source narrows it to its own Config
+
+    def __init__(self, config: Endpoint) -> None:
+        self.config = config
+        self._client = LazyClient(config)
+
+    def close(self) -> None:
+        """Release the HTTP connections."""
+        self._client.close()
 
 
 class Skips:

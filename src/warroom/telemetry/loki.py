@@ -30,7 +30,7 @@ from warroom.intake.otlp import SPAN_ID_BYTES, TRACE_ID_BYTES, UNKNOWN_SERVICE, 
 from warroom.model import LogRecord, TimeRange, iso
 from warroom.telemetry._paging import (
     NANOS,
-    LazyClient,
+    HttpSource,
     Skips,
     from_units,
     integer,
@@ -100,25 +100,19 @@ class _Page:
     full: bool  # the limit was reached: there may be more
 
 
-class LokiSource:
+class LokiSource(HttpSource):
     """Log lines of a window from one Loki (one LogQL selector), paged."""
 
     name = "loki"
     table = "logs"
 
-    def __init__(self, config: Config) -> None:
-        self.config = config
-        self._client = LazyClient(config)
+    config: Config
 
     def identity(self) -> str:
         """URL, tenant, query and paging: what the rows depend on (never a credential)."""
         c = self.config
         settings = json.dumps(c.model_dump(include=MAPPING_FIELDS), sort_keys=True)
         return f"loki:{c.url.rstrip('/')}|tenant={tenant(c)}|{settings}"
-
-    def close(self) -> None:
-        """Release the HTTP connections."""
-        self._client.close()
 
     def fetch(self, window: TimeRange, deadline: float) -> Batch:
         """Every line of [start, end), paged forward; truncation and skips are noted."""

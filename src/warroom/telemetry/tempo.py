@@ -27,7 +27,7 @@ from pydantic import ConfigDict, Field
 from warroom.errors import BackendError, InputError
 from warroom.intake.otlp import checked_spans, otlp_spans
 from warroom.model import Span, TimeRange
-from warroom.telemetry._paging import LazyClient, Skips, fan_out, span_columns, tenant
+from warroom.telemetry._paging import HttpSource, Skips, fan_out, span_columns, tenant
 from warroom.telemetry.http import Endpoint, request_json
 from warroom.telemetry.sources import Batch, Source
 
@@ -64,24 +64,18 @@ class _Read:
     skips: Skips = field(default_factory=Skips)
 
 
-class TempoSource:
+class TempoSource(HttpSource):
     """Spans of the traces a TraceQL search finds in a window."""
 
     name = "tempo"
     table = "spans"
 
-    def __init__(self, config: Config) -> None:
-        self.config = config
-        self._client = LazyClient(config)
+    config: Config
 
     def identity(self) -> str:
         """URL, tenant, query and cap: what the rows depend on (never a credential)."""
         c = self.config
         return f"tempo:{c.url.rstrip('/')}|tenant={tenant(c)}|{c.query}|max={c.max_traces}|{c.api}"
-
-    def close(self) -> None:
-        """Release the HTTP connections."""
-        self._client.close()
 
     def fetch(self, window: TimeRange, deadline: float) -> Batch:
         """The spans of every trace the search finds in the window (at most max_traces)."""

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import math
 import time
 from fractions import Fraction
 from typing import Any
@@ -57,9 +56,12 @@ def test_nanosecond_times_are_exact_both_ways() -> None:
     with Loopback({PATH: answer_file("loki/streams_categorized.json")}) as server:
         batch = _fetch(_source(server.url), window)
         query = server.requests[0].query
-    # The float's exact value, rounded up to a whole nanosecond; `x * 1e9` is 160 ns off here.
-    assert query["start"] == [str(math.ceil(Fraction(1_700_000_400.1) * 10**9))]
+    # The float's own value to the nearest nanosecond, as an integer: a float product lands on
+    # a 256 ns grid at this epoch (and str() of it would be '1.7000004001e+18').
+    assert query["start"] == ["1700000400099999905"]
+    assert query["start"] == [str(round(Fraction(1_700_000_400.1) * 10**9))]
     assert query["start"] != [str(int(1_700_000_400.1 * 1e9))]
+    assert int(query["start"][0]) / 10**9 == window.start  # and it reads back as the same float
     assert query["end"] == ["1700000999500000000"]
     assert 1_700_000_410_123_456_789 / 10**9 in batch.columns["ts"]  # int / int: rounded once
     assert 1_700_000_412_000_000_001 / 10**9 in batch.columns["ts"]

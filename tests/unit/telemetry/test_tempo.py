@@ -10,6 +10,7 @@ from pydantic import ValidationError
 
 from loopback import FIXTURES, Loopback, Reply, answer_file
 from warroom.errors import BackendError
+from warroom.intake.case_dir import SPAN_COLUMNS
 from warroom.intake.otlp import read_spans
 from warroom.model import Span, TimeRange
 from warroom.telemetry.sources import Batch, Fetcher
@@ -44,22 +45,8 @@ def _fetch(source: TempoSource, window: TimeRange = WINDOW) -> Batch:
 
 
 def _spans(batch: Batch) -> dict[str, Span]:
-    c = batch.columns
-    return {
-        c["span_id"][i]: Span(
-            c["trace_id"][i],
-            c["span_id"][i],
-            c["parent_id"][i],
-            c["service"][i],
-            c["operation"][i],
-            c["start_ts"][i],
-            c["end_ts"][i],
-            c["error"][i],
-            c["pod"][i],
-            c["peer"][i] or "",
-        )
-        for i in range(batch.rows)
-    }
+    rows = [{a: batch.columns[c][i] for c, a in SPAN_COLUMNS.items()} for i in range(batch.rows)]
+    return {r["span_id"]: Span(**{**r, "peer": r["peer"] or ""}) for r in rows}
 
 
 def test_search_then_each_trace_by_id_with_the_documented_parameters() -> None:
