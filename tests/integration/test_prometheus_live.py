@@ -53,7 +53,15 @@ def _flat(cores: float) -> Callable[[float], float]:
 
 
 INSTANCES = (
-    Instance('service="cart",namespace="shop"', 10.0, 0.02, FAST, _flat(0.25), 200e6),
+    # `service` outranks `job`: cart must not become "kubernetes-pods"
+    Instance(
+        'service="cart",job="kubernetes-pods",namespace="shop"',
+        10.0,
+        0.02,
+        FAST,
+        _flat(0.25),
+        200e6,
+    ),
     Instance('job="checkout",namespace="shop"', 20.0, 0.10, SLOW, _flat(0.5), 350e6),
     Instance(
         'k8s_pod_name="payments-7d4b9c8f6-abcde",namespace="shop"',
@@ -143,7 +151,11 @@ WINDOW = TimeRange(T0 + 600, T0 + HOUR_S)
 def store(backend: str) -> TelemetryStore:
     """The store after one Fetcher pass over the window."""
     store = TelemetryStore()
-    fetcher = Fetcher(store, sources(Config(url=backend, selector='{namespace="shop"}')), 20.0)
+    fetcher = Fetcher(
+        store,
+        sources(Config.model_validate({"url": backend, "selector": '{namespace="shop"}'})),
+        20.0,
+    )
     fetcher.cover([WINDOW])
     assert fetcher.degraded() == ()
     return store

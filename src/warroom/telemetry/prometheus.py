@@ -63,15 +63,15 @@ class Config(Endpoint):
 
     model_config = ConfigDict(extra="forbid")
 
-    name: str = Field("prometheus", min_length=1, max_length=64)  # in notes and the report
+    name: str = Field(default="prometheus", min_length=1, max_length=64)  # in notes and the report
     selector: str = ""  # limits the scope, e.g. '{namespace="shop"}'
     # The first of these labels that a series carries names its service.
     service_labels: tuple[str, ...] = ("service", "job", "app", "k8s_pod_name", "pod", "namespace")
     pod_labels: tuple[str, ...] = ("k8s_pod_name", "pod")  # replica suffixes are stripped
     services: tuple[str, ...] = ()  # empty: every service found
-    min_step_s: float = Field(15.0, ge=1, le=3600)
-    rate_window_s: float = Field(60.0, ge=1, le=86_400)  # at least 2 scrape intervals
-    max_series: int = Field(2000, ge=1, le=1_000_000)
+    min_step_s: float = Field(default=15.0, ge=1, le=3600)
+    rate_window_s: float = Field(default=60.0, ge=1, le=86_400)  # at least 2 scrape intervals
+    max_series: int = Field(default=2000, ge=1, le=1_000_000)
     partial_response: bool | None = None  # Thanos: allow (true) or refuse (false) partial data
 
     @field_validator("selector")

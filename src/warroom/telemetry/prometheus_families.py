@@ -167,6 +167,7 @@ def plan(
 ) -> list[Family]:
     """The families to fetch, most important first."""
     families = []
+    names = catalog.names
     for metric, kind in kinds.items():
         series = catalog.counts.get(metric, 0)
         if not series:
@@ -178,7 +179,11 @@ def plan(
             family = _counter(metric, status, scope, rate_window)
         else:
             family = _gauge(metric, catalog.labels.get(metric, frozenset()), scope)
-        families.append(Family(metric, family[0], series, family[1]))
+        # A derived name that is also a real metric's (an exporter's own `x_per_second` gauge)
+        # would mix two series in one: the real one keeps the name.
+        queries = tuple(q for q in family[1] if q.raw or q.name == metric or q.name not in names)
+        if queries:
+            families.append(Family(metric, family[0], series, queries))
     return sorted(families, key=lambda f: (f.priority, f.metric))
 
 
