@@ -20,6 +20,8 @@ import numpy as np
 import pytest
 
 from integration.servers import import_prometheus, prometheus, victoria_metrics
+from warroom.intake.case_dir import metric_columns
+from warroom.intake.prom_text import parse_text
 from warroom.model import TimeRange
 from warroom.telemetry.prometheus import Config, sources
 from warroom.telemetry.sources import CHUNK_S, Fetcher
@@ -234,3 +236,17 @@ def test_cpu_step_change_is_visible(store: TelemetryStore) -> None:
     assert np.median(after) == pytest.approx(0.9, rel=0.02)
     _, flat = _series(store, "cart", "process_cpu_seconds_per_second")
     assert np.median(flat) == pytest.approx(0.25, rel=0.02)
+
+
+def test_a_gauge_reads_as_a_case_folder_reads_it(store: TelemetryStore) -> None:
+    """The same samples as a case folder's metrics.prom, through intake's own reader: the same
+    service, name, times and values."""
+    kept = [s for s in _history() if s[0] == "queue_depth" and WINDOW.start <= s[3] < WINDOW.end]
+    case = metric_columns(parse_text(exposition(kept), "metrics.prom"), Path("metrics.prom"))
+    rows = store.rows(
+        "SELECT service, name, ts, value FROM metrics WHERE name LIKE 'queue_depth%' ORDER BY ts"
+    )
+    assert len(rows) == len(kept) > 0
+    assert [tuple(r) for r in rows] == list(
+        zip(case["service"], case["name"], case["ts"], case["value"], strict=True)
+    )
