@@ -146,7 +146,8 @@ def envelope(body: Any, backend: str, path: str, metric: str, notes: Notes) -> A
         reason = _text(body.get("error")) or "no reason given"
         raise BackendError(f"{backend}: {path} answered {kind}: {reason}")
     for key, label in (("warnings", "warning"), ("infos", "info")):
-        for text in body.get(key) or ():
+        texts = body.get(key)
+        for text in texts if isinstance(texts, list) else [texts] if texts else []:
             notes.add(f"{label}: {_text(text)}", metric)
     if body.get("isPartial") is True:
         notes.add("partial response (isPartial): some storage nodes did not answer", metric)
@@ -238,11 +239,11 @@ class PrometheusSource:
         with self._lock:
             if self._types is not None:
                 return self._types
-        types: dict[str, str] = {}
         try:
             data = self._ask("GET", "/api/v1/metadata", deadline, Notes(self.name), "")
         except BackendError:
-            data = None  # Thanos and older servers may not have it: names decide then
+            return {}  # not every server keeps it, or it was slow: names decide this time
+        types: dict[str, str] = {}
         if isinstance(data, dict):
             for metric, entries in data.items():
                 if isinstance(entries, list) and entries and isinstance(entries[0], dict):

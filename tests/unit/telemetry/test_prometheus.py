@@ -373,6 +373,23 @@ def test_warnings_and_infos_keep_the_data_and_become_notes() -> None:
     assert info.startswith("prometheus: info: PromQL info: metric might not be a counter")
 
 
+def test_without_metadata_names_decide_and_it_is_asked_again_later() -> None:
+    missing = Reply({"status": "error", "errorType": "not_found", "error": "unknown"}, 404)
+    with Loopback(routes(metadata=missing)) as server:
+        source = PrometheusSource(config(server.url))
+        first = source.fetch(WINDOW, time.monotonic() + 10)
+        source.fetch(WINDOW, time.monotonic() + 10)
+    assert first.degraded == () and ("cart", "http_requests_per_second") in series(first)
+    assert len(asked(server, "metadata")) == 2
+
+
+def test_a_lone_warning_string_is_one_note() -> None:
+    body = {"status": "success", "data": {"resultType": "matrix", "result": []}, "warnings": "x y"}
+    with Loopback(routes(query_range=Reply(body))) as server:
+        batch = fetch(server)
+    assert [n.split(" (")[0] for n in batch.degraded] == ["prometheus: warning: x y"]
+
+
 def test_victoriametrics_is_partial_is_a_note() -> None:
     partial = answer_file("prometheus/victoriametrics_partial.json")
     with Loopback(routes(query_range=partial)) as server:
