@@ -32,4 +32,10 @@ class DatasetError(InputError):
 
 
 class BackendError(WarroomError):
-    """A telemetry backend failed; the investigation marks its evidence as missing."""
+    """A telemetry backend failed; the investigation marks its evidence as missing.
+
+    `status`: the HTTP status when the backend answered one (404 and 410 mean something)."""
+
+    def __init__(self, message: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status

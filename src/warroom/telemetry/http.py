@@ -11,6 +11,7 @@ credentials; the caller turns it into missing evidence.
 
 from __future__ import annotations
 
+import ssl
 import time
 from pathlib import Path
 from typing import Any
@@ -39,7 +40,7 @@ class Endpoint(BaseModel):
     password_file: Path | None = None
     ca_file: Path | None = None
     insecure_skip_verify: bool = False
-    timeout_s: float = Field(DEFAULT_TIMEOUT_S, gt=0, le=600)
+    timeout_s: float = Field(default=DEFAULT_TIMEOUT_S, gt=0, le=600)
 
     @model_validator(mode="after")
     def _one_auth(self) -> Endpoint:
@@ -61,13 +62,16 @@ def connect(endpoint: Endpoint) -> httpx.Client:
     if endpoint.username is not None:
         password = _secret(endpoint.password, endpoint.password_file, "password_file") or ""
         auth = httpx.BasicAuth(endpoint.username, password)
-    verify: bool | str = True
+    verify: bool | ssl.SSLContext = True
     if endpoint.insecure_skip_verify:
         verify = False
     elif endpoint.ca_file is not None:
         if not endpoint.ca_file.is_file():
             raise InputError(f"ca_file {endpoint.ca_file} does not exist")
-        verify = str(endpoint.ca_file)
+        try:
+            verify = ssl.create_default_context(cafile=str(endpoint.ca_file))
+        except (OSError, ssl.SSLError) as err:
+            raise InputError(f"ca_file {endpoint.ca_file}: not a CA bundle ({err})") from None
     return httpx.Client(
         base_url=endpoint.url.rstrip("/"),
         headers=headers,
@@ -101,7 +105,10 @@ def request_json(
     if len(response.content) > MAX_BODY_BYTES:
         raise BackendError(f"{backend}: {path} answered more than {MAX_BODY_BYTES} bytes")
     if response.status_code >= 400:
-        raise BackendError(f"{backend}: {path} answered {response.status_code}: {_why(response)}")
+        raise BackendError(
+            f"{backend}: {path} answered {response.status_code}: {_why(response)}",
+            status=response.status_code,
+        )
     try:
         return response.json()
     except ValueError:
@@ -115,14 +122,28 @@ def _why(response: httpx.Response) -> str:
     except ValueError:
         return response.text[:300].strip() or response.reason_phrase
     if isinstance(body, dict):
-        error = body.get("error")
-        if isinstance(error, dict):
-            error = error.get("reason") or error.get("type")
-        if error:
-            return str(error)[:300]
-        if body.get("message"):
-            return str(body["message"])[:300]
+        words = _error_words(body)
+        if words:
+            return words[:300]
     return response.text[:300].strip()
+
+
+def _error_words(body: dict[str, Any]) -> str:
+    """Prometheus/Loki `errorType` + `error`, Elasticsearch `error.root_cause[0]` type and
+    reason, Jaeger `errors[0].msg`, Kubernetes and others `message`."""
+    error = body.get("error")
+    if isinstance(error, dict):
+        causes = error.get("root_cause")
+        cause = causes[0] if isinstance(causes, list) and causes else error
+        cause = cause if isinstance(cause, dict) else error
+        return ": ".join(str(cause[k]) for k in ("type", "reason") if cause.get(k))
+    if error:
+        kind = body.get("errorType")
+        return f"{kind}: {error}" if kind else str(error)
+    errors = body.get("errors")
+    if isinstance(errors, list) and errors and isinstance(errors[0], dict):
+        return str(errors[0].get("msg") or errors[0])
+    return str(body.get("message") or "")
 
 
 def _plain(err: httpx.HTTPError) -> str:

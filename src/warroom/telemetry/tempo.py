@@ -137,7 +137,7 @@ class TempoSource(HttpSource):
             )
         except BackendError as err:
             # Found by the search, gone now (retention, a compaction race): lose only it.
-            if " answered 404" not in str(err):
+            if err.status != 404:
                 raise
             read.skips.add("trace(s) found by the search but not by id (404)", trace_id)
             return read

@@ -217,7 +217,8 @@ def test_error_envelopes_are_backend_errors_naming_backend_and_path() -> None:
     not_found = answer_file("elastic/error_index_not_found.json", 404)
     with Loopback({PATH: not_found}) as server, pytest.raises(BackendError) as err:
         _fetch(_source(server.url))
-    assert str(err.value) == f"elasticsearch: {PATH} answered 404: no such index [logs-missing]"
+    expected = f"elasticsearch: {PATH} answered 404: index_not_found_exception: no such index"
+    assert str(err.value) == expected + " [logs-missing]"
     parse_error = answer_file("elastic/error_query_parse.json", 400)
     answered_400 = r"^elasticsearch: /logs-\*/_search answered 400"
     with Loopback({PATH: parse_error}) as server, pytest.raises(BackendError, match=answered_400):
