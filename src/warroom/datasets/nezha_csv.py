@@ -165,7 +165,7 @@ def _insert_logs(
         f"count(*) FILTER (WHERE ts {_VALID} AND coalesce(PodName, '') = '') FROM nezha_logs_t"
     )[0]
     store.execute(f"""
-        INSERT INTO logs
+        INSERT INTO logs (ts, service, pod, level, message, trace_id, span_id)
         SELECT DISTINCT ts, regexp_replace(PodName, '{POD_SUFFIX_SQL}', ''), PodName,
                CASE WHEN is_json THEN upper(coalesce(json_extract_string(body, '$.severity'),
                                                      json_extract_string(body, '$.level'), ''))
@@ -348,7 +348,8 @@ def _insert_metrics(
     )[0]
     # An infinite value is a missing sample (NULL); NaN stays NaN, as the files have it.
     store.execute(
-        "INSERT INTO metrics SELECT service, name, ts, CASE WHEN isinf(v) THEN NULL ELSE v END "
+        "INSERT INTO metrics (service, name, ts, value) "
+        "SELECT service, name, ts, CASE WHEN isinf(v) THEN NULL ELSE v END "
         "FROM nezha_metric_rows"
     )
     for table in ("nezha_metrics", "nezha_metric_names", "nezha_metric_rows"):

@@ -241,7 +241,8 @@ def _borrow(
     )
     for service, name, ts, value in rows:
         store.execute(
-            "INSERT INTO metrics VALUES (?, ?, ?, ?)", [service, name, new_time[ts], value]
+            "INSERT INTO metrics (service, name, ts, value) VALUES (?, ?, ?, ?)",
+            [service, name, new_time[ts], value],
         )
     return len(moments)
 
@@ -345,7 +346,7 @@ def _unpivot(
         "FROM petshop_rows"
     )[0]
     store.execute(
-        "INSERT INTO metrics SELECT node, name, ts, v FROM petshop_rows "
+        "INSERT INTO metrics (service, name, ts, value) SELECT node, name, ts, v FROM petshop_rows "
         "WHERE v IS NOT NULL AND NOT isinf(v)"
     )
     skipped = [

@@ -308,7 +308,8 @@ def _unpivot(store: TelemetryStore, time_col: str, names: dict[int, tuple[str, s
     """)
     # Blank cells never become rows (UNPIVOT drops NULLs); NaN and infinities are skipped here.
     store.execute(
-        "INSERT INTO metrics SELECT service, name, ts, value FROM rcaeval_rows "
+        "INSERT INTO metrics (service, name, ts, value) "
+        "SELECT service, name, ts, value FROM rcaeval_rows "
         "WHERE isfinite(value)"
     )
 

@@ -125,7 +125,7 @@ def insert_logs(store: TelemetryStore, path: Path, notes: list[str]) -> TimeRang
     times = f"coalesce({', '.join(epoch_sql(c) for c in ts)})"
     _note_dropped(store, path, "rcaeval_logs", times, service, "log", notes)
     store.execute(f"""
-        INSERT INTO logs
+        INSERT INTO logs (ts, service, pod, level, message, trace_id, span_id)
         SELECT ts, regexp_replace(src, '{POD_SUFFIX_SQL}', ''),
                CASE WHEN regexp_replace(src, '{POD_SUFFIX_SQL}', '') <> src THEN src END,
                upper(coalesce({level_sql}, nullif(regexp_extract(msg, '{_LEVEL_SQL}', 1), ''))),

@@ -9,7 +9,10 @@ A `Source` answers `fetch(window) -> Batch` for one store table (metrics, logs, 
 The `Fetcher` cuts every window into chunks aligned to CHUNK_S and fetches each (source, chunk)
 at most once: the store's `fetches` table records it in the same transaction as the rows, so a
 persistent store (a DuckDB file) makes a re-run free and gives the same answer, and overlapping
-windows never duplicate a row (rows outside their chunk are dropped). A backend that fails or
+windows never duplicate a row (rows outside their chunk are dropped). A chunk that ends less than
+SETTLE_S ago is still filling (scrapes and exporters lag): it is kept as open and fetched again,
+its own rows replaced, once it is REFRESH_S old, so live data is never frozen half-arrived. A
+backend that fails or
 runs out of time leaves its chunk unrecorded (a later run tries again) and says so in
 `degraded()`: the report marks that evidence missing, the investigation goes on.
 
@@ -36,12 +39,14 @@ from warroom.telemetry.store import TABLE_COLUMNS, TIME_COLUMNS, TelemetryStore
 CHUNK_S = 600.0  # fetch grid: ten minutes, a multiple of every usual scrape step
 DEFAULT_BUDGET_S = 120.0  # all fetches of one cover() call together
 DEFAULT_CONCURRENCY = 4
+SETTLE_S = 120.0  # a chunk ending later than this before now may still receive data
+REFRESH_S = 30.0  # an open chunk is fetched again when its last fetch is this old
 
 FETCHES_SCHEMA = """
 CREATE TABLE IF NOT EXISTS fetches (
     source VARCHAR NOT NULL, identity VARCHAR NOT NULL, start_ts DOUBLE NOT NULL,
     end_ts DOUBLE NOT NULL, rows BIGINT NOT NULL, degraded VARCHAR NOT NULL,
-    fetched_at DOUBLE NOT NULL, PRIMARY KEY (identity, start_ts)
+    fetched_at DOUBLE NOT NULL, complete BOOLEAN NOT NULL, PRIMARY KEY (identity, start_ts)
 );
 """
 
@@ -88,7 +93,8 @@ class Fetcher:
     budget_s: float = DEFAULT_BUDGET_S
     concurrency: int = DEFAULT_CONCURRENCY
     progress: Callable[[str], None] | None = None
-    clock: Callable[[], float] = time.monotonic
+    clock: Callable[[], float] = time.monotonic  # for the budget
+    now: Callable[[], float] = time.time  # for open chunks: the wall clock the data lives in
     _notes: list[str] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -120,10 +126,13 @@ class Fetcher:
 
     def _fetched(self, source: Source, chunk: TimeRange) -> bool:
         rows = self.store.rows(
-            "SELECT count(*) FROM fetches WHERE identity = ? AND start_ts = ?",
+            "SELECT complete, fetched_at FROM fetches WHERE identity = ? AND start_ts = ?",
             [source.identity(), chunk.start],
         )
-        return bool(rows[0][0])
+        if not rows:
+            return False
+        complete, fetched_at = rows[0]
+        return bool(complete) or self.now() - fetched_at < REFRESH_S
 
     def _run(self, todo: list[tuple[Source, TimeRange]], deadline: float) -> int:
         added = 0
@@ -162,19 +171,29 @@ class Fetcher:
         return rows
 
     def _store_batch(self, source: Source, chunk: TimeRange, batch: Batch) -> int:
-        columns = _within(batch.columns, TIME_COLUMNS[source.table], chunk)
+        column, identity, now = TIME_COLUMNS[source.table], source.identity(), self.now()
+        columns = _within(batch.columns, column, chunk)
         record = [
             source.name,
-            source.identity(),
+            identity,
             chunk.start,
             chunk.end,
-            len(columns[TIME_COLUMNS[source.table]]) if columns else 0,
+            len(columns[column]) if columns else 0,
             json.dumps(list(batch.degraded)),
-            time.time(),
+            now,
+            chunk.end <= now - SETTLE_S,
         ]
         with self.store.transaction():
-            rows = self.store.insert_columns(source.table, columns) if columns else 0
-            self.store.execute("INSERT INTO fetches VALUES (?, ?, ?, ?, ?, ?, ?)", record)
+            # An open chunk fetched before: its rows give way to the fuller answer.
+            self.store.execute(
+                f"DELETE FROM {source.table} WHERE origin = ? AND {column} >= ? AND {column} < ?",
+                [identity, chunk.start, chunk.end],
+            )
+            self.store.execute(
+                "DELETE FROM fetches WHERE identity = ? AND start_ts = ?", [identity, chunk.start]
+            )
+            rows = self.store.insert_columns(source.table, columns, identity) if columns else 0
+            self.store.execute("INSERT INTO fetches VALUES (?, ?, ?, ?, ?, ?, ?, ?)", record)
         return rows
 
     def _note(self, source: Source, chunk: TimeRange, reason: str) -> None:

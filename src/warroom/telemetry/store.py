@@ -6,7 +6,7 @@ value read from a file or a label reaches SQL only as a parameter, and table nam
 against the four known tables.
 
     store = TelemetryStore()
-    store.execute("INSERT INTO metrics SELECT ... FROM read_csv('m.csv')")
+    store.execute("INSERT INTO metrics (service, name, ts, value) SELECT ... FROM read_csv(...)")
     cpu = store.metric_series(window, name="cpu")
 """
 
@@ -83,6 +83,10 @@ class TelemetryStore:
         self._con = duckdb.connect(path)
         self._con.execute("SET enable_progress_bar = false")
         self._con.execute(SCHEMA)
+        for table in TABLE_COLUMNS:
+            # Which source a row came from (telemetry/sources.py): an open chunk fetched again
+            # replaces its own rows only. NULL for rows a loader read from files.
+            self._con.execute(f"ALTER TABLE {table} ADD COLUMN IF NOT EXISTS origin VARCHAR")
         self._source: Covering | None = None
 
     def attach(self, source: Covering | None) -> None:
@@ -108,7 +112,9 @@ class TelemetryStore:
         """Run a statement (used by loaders to bulk-insert with DuckDB's readers)."""
         self._con.execute(sql, params or [])
 
-    def insert_columns(self, table: str, columns: Mapping[str, Sequence[Any]]) -> int:
+    def insert_columns(
+        self, table: str, columns: Mapping[str, Sequence[Any]], origin: str | None = None
+    ) -> int:
         """Bulk-insert column lists (same length each) into a table; returns the row count.
 
         One statement for all rows (DuckDB unnests the lists), which is ~100x faster than
@@ -125,10 +131,12 @@ class TelemetryStore:
         if len(lengths) != 1:
             raise ValueError(f"insert into {table}: columns differ in length {sorted(lengths)}")
         placeholders = ", ".join(f"unnest(${i + 1})" for i in range(len(names)))
-        self._con.execute(
-            f"INSERT INTO {table} ({', '.join(names)}) SELECT {placeholders}",
-            [list(columns[c]) for c in names],
-        )
+        params: list[Any] = [list(columns[c]) for c in names]
+        if origin is not None:
+            names += ("origin",)
+            placeholders += f", ${len(params) + 1}"
+            params.append(origin)
+        self._con.execute(f"INSERT INTO {table} ({', '.join(names)}) SELECT {placeholders}", params)
         return lengths.pop()
 
     def rows(self, sql: str, params: Sequence[Any] | None = None) -> list[tuple[Any, ...]]:

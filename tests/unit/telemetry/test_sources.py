@@ -7,7 +7,14 @@ import time
 
 from warroom.errors import BackendError
 from warroom.model import TimeRange
-from warroom.telemetry.sources import CHUNK_S, Batch, Fetcher, MemorySource
+from warroom.telemetry.sources import (
+    CHUNK_S,
+    REFRESH_S,
+    SETTLE_S,
+    Batch,
+    Fetcher,
+    MemorySource,
+)
 from warroom.telemetry.store import TelemetryStore
 
 T0 = 1_700_000_400.0  # a multiple of CHUNK_S
@@ -106,3 +113,23 @@ def test_typed_reads_fetch_lazily_once_attached() -> None:
     assert len(series) == 1 and len(series[0]) == 2
     store.logs(TimeRange(T0, T0 + 5))  # no logs source: nothing fetched for it
     assert len(source.calls) == 1
+
+
+def test_a_chunk_still_filling_is_fetched_again_and_its_rows_replaced() -> None:
+    store, wall = TelemetryStore(), [T0 + 300.0]  # "now" inside the first chunk
+    source = MemorySource("prom", "metrics", _metrics([T0 + 1.0, T0 + 200.0]))
+    other = MemorySource("files", "metrics", _metrics([T0 + 2.0]))
+    fetcher = Fetcher(store, [source, other], now=lambda: wall[0])
+    fetcher.cover([TimeRange(T0, T0 + 10)])
+    assert store.count("metrics") == 3
+    fetcher.cover([TimeRange(T0, T0 + 10)])  # asked again at once: the open chunk is recent
+    assert len(source.calls) == 1
+    source.columns = _metrics([T0 + 1.0, T0 + 200.0, T0 + 290.0])  # a late scrape arrived
+    wall[0] += REFRESH_S
+    fetcher.cover([TimeRange(T0, T0 + 10)])
+    assert len(source.calls) == 2 and store.count("metrics") == 4  # 3 of its own + 1 other
+    wall[0] = T0 + CHUNK_S + SETTLE_S  # settled: fetched once more, then never again
+    fetcher.cover([TimeRange(T0, T0 + 10)])
+    wall[0] += 10 * REFRESH_S
+    fetcher.cover([TimeRange(T0, T0 + 10)])
+    assert len(source.calls) == 3 and store.count("metrics") == 4

@@ -25,7 +25,7 @@ def store() -> Iterator[TelemetryStore]:
 def _metrics(store: TelemetryStore) -> None:
     # Deliberately out of order, with a NULL value and points outside the window used below.
     store.execute(
-        "INSERT INTO metrics VALUES "
+        "INSERT INTO metrics (service, name, ts, value) VALUES "
         "('payment', 'cpu', 30.0, 3.0), ('payment', 'cpu', 10.0, 1.0), "
         "('payment', 'cpu', 20.0, NULL), ('checkout', 'cpu', 10.0, 5.0), "
         "('payment', 'mem', 10.0, 7.0), ('payment', 'cpu', 500.0, 9.0)"
@@ -63,7 +63,10 @@ def test_metric_window_is_half_open(store: TelemetryStore) -> None:
 
 
 def test_metric_series_without_nulls_stay_numeric(store: TelemetryStore) -> None:
-    store.execute("INSERT INTO metrics VALUES ('a', 'x', 1.0, 1.5), ('a', 'x', 2.0, 2.5)")
+    store.execute(
+        "INSERT INTO metrics (service, name, ts, value) "
+        "VALUES ('a', 'x', 1.0, 1.5), ('a', 'x', 2.0, 2.5)"
+    )
     (s,) = store.metric_series(ALL)
     assert s.values.dtype == np.float64
     assert s.values.tolist() == [1.5, 2.5]
@@ -71,7 +74,7 @@ def test_metric_series_without_nulls_stay_numeric(store: TelemetryStore) -> None
 
 def test_logs_are_filtered_by_window_in_time_order(store: TelemetryStore) -> None:
     store.execute(
-        "INSERT INTO logs VALUES "
+        "INSERT INTO logs (ts, service, pod, level, message, trace_id, span_id) VALUES "
         "(20.0, 'payment', 'pod-1', 'ERROR', 'charge failed', 't1', 's1'), "
         "(10.0, 'payment', NULL, NULL, 'charge started', NULL, NULL), "
         "(99.0, 'payment', 'pod-1', 'INFO', 'late line', 't2', 's2')"
