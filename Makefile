@@ -5,7 +5,7 @@ BIN     := $(VENV)/bin
 DATA    ?= ../shared/data
 STAMP   := $(VENV)/.installed
 
-.PHONY: demo test fuzz check bench-nezha bench-petshop clean
+.PHONY: demo test servers fuzz check bench-nezha bench-petshop clean
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -16,7 +16,13 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(BIN)/warroom demo
 
-test: $(STAMP)
+# The real servers integration tests start (Prometheus, VictoriaMetrics...; Debian packages):
+# installed once, started by the tests on 127.0.0.1 and stopped by PID. Without apt-get the
+# tests that need them skip, saying so.
+servers:
+	@scripts/install-servers.sh || echo "make: servers not installed; the tests that need them skip"
+
+test: $(STAMP) servers
 	$(BIN)/pytest
 
 # Every reader and parser over FUZZ_N generated hostile inputs (`make test` runs a few hundred):

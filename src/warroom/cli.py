@@ -9,7 +9,7 @@ import json
 import os
 import sys
 from collections.abc import Callable, Sized
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -22,6 +22,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from warroom import cli_live as live
 from warroom.cli_checks import (
     check_llm_numbers,
     check_outputs,
@@ -29,9 +30,10 @@ from warroom.cli_checks import (
     check_repo,
     check_runbooks,
 )
+from warroom.cli_receive import register as register_receive
 from warroom.datasets import nezha, petshop, rcaeval
 from warroom.datasets.base import LoadedCase
-from warroom.errors import WarroomError
+from warroom.errors import InputError, WarroomError
 from warroom.planner import DEFAULT as DEFAULT_PLANNER
 from warroom.planner import PLANNERS
 from warroom.planner import check as check_planner
@@ -50,6 +52,7 @@ if TYPE_CHECKING:
     from warroom.llm import Router
     from warroom.model import Report
     from warroom.pipeline import Investigation
+    from warroom.telemetry.sources import Fetcher
 
 app = typer.Typer(
     help="warroom finds the root cause of an incident from metrics, logs and traces.",
@@ -233,10 +236,12 @@ def _narrated(report: Report, router: Router) -> Report:
 @app.command()
 def investigate(
     dataset: Annotated[
-        Dataset,
+        Dataset | None,
         typer.Option(help="Layout of the data under --root (files: gym export --format otlp)."),
-    ],
-    root: RootOption,
+    ] = None,
+    root: Annotated[
+        Path | None, typer.Option("--root", help="Root folder of the data set.")
+    ] = None,
     case: Annotated[
         str | None, typer.Option(help="Case id, or a 1-based index (default: the first).")
     ] = None,
@@ -255,15 +260,43 @@ def investigate(
     runbooks: RunbooksOption = None,
     trace_out: TraceOutOption = None,
     repo: RepoOption = None,
+    config: live.ConfigOption = None,
+    prometheus: live.PrometheusOption = None,
+    loki: live.LokiOption = None,
+    tempo: live.TempoOption = None,
+    jaeger: live.JaegerOption = None,
+    elasticsearch: live.ElasticOption = None,
+    received: live.ReceivedOption = None,
+    service: live.ServiceOption = None,
+    symptom: live.SymptomOption = None,
+    start: live.StartOption = None,
+    end: live.EndOption = None,
+    alert_time: live.AlertOption = None,
+    cache: live.CacheOption = live.DEFAULT_CACHE,
+    save_case: live.SaveCaseOption = None,
+    references: live.ReferencesOption = 3,
 ) -> None:
-    """Investigate one case of a public data set and print the report."""
+    """Investigate an incident and print the report: from live backends (--prometheus,
+    --loki, ... or --config, with --service and a window), or one case of a data set."""
+    urls = {"prometheus": prometheus, "loki": loki, "tempo": tempo, "jaeger": jaeger}
+    urls |= {"elasticsearch": elasticsearch, "received": received}
+    request = live.LiveRequest(
+        config, urls, service, symptom, start, end, alert_time, cache, references
+    )
+    fetcher = None
     try:
         check_planner(planner)
         _checked_inputs({"--out": output, "--html": html, "--trace-out": trace_out}, repo, runbooks)
+        live.check_case_folder(save_case)
         choice = LlmChoice(llm, llm_config, llm_audit, llm_tokens, llm_timeout, llm_seconds)
         router = _router(choice)
-        with console.status(f"loading {dataset.value} case {case or '(first)'}..."):
-            loaded = _load(dataset, root, case)
+        if request.wanted:
+            loaded, fetcher = _load_live(request)
+        elif dataset is None or root is None:
+            raise InputError("give --dataset and --root, or a live source (--prometheus ...)")
+        else:
+            with console.status(f"loading {dataset.value} case {case or '(first)'}..."):
+                loaded = _load(dataset, root, case)
         tracer = _tracer(trace_out)
         with console.status("investigating..."):
             spec = loaded.spec
@@ -281,9 +314,11 @@ def investigate(
             )
         report = result.report
         if spec.notes:
-            from dataclasses import replace
-
             report = replace(report, notes=report.notes + spec.notes)
+        if fetcher is not None:
+            loaded.store.attach(None)  # from here on, only what was fetched
+            report = replace(report, missing=report.missing + fetcher.degraded())
+            live.save_case(save_case, spec, loaded.store)
         report = _narrated(report, router)
         _write_trace(trace_out, tracer)
     except WarroomError as err:
@@ -309,6 +344,12 @@ def investigate(
             _write_html(html, report, charts)
     except WarroomError as err:
         _fail(err)
+
+
+def _load_live(request: live.LiveRequest) -> tuple[LoadedCase, Fetcher]:
+    """Fetch the window from the backends, with a progress line per answered chunk."""
+    with console.status("fetching from the backends...") as status:
+        return live.open_live_case(request, lambda line: status.update(f"fetched {line}"))
 
 
 def _tracer(path: Path | None) -> Tracer | None:
@@ -1010,6 +1051,9 @@ def demo(
     topology, fault, seed = DEMO_CASE
     html_path = output.with_suffix(".html")
     gym_run(topology=topology, fault=fault, seed=seed, output=output, html=html_path)
+
+
+register_receive(app)  # `warroom receive`: the OTLP/HTTP receiver (cli_receive.py)
 
 
 def main() -> None:

@@ -61,7 +61,7 @@ def register(app: typer.Typer) -> None:
             "JSON or protobuf, gzip) and store it for investigations: point an SDK's or a "
             "collector's OTLP/HTTP exporter at http://HOST:PORT. A bad payload gets 400 naming "
             "what is wrong and stores nothing; data is on disk before the 200. "
-            "Needs warroom[serve]."
+            "Needs warroom\\[serve]."
         ),
     )(receive)
 

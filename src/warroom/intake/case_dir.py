@@ -24,7 +24,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
@@ -72,6 +72,8 @@ class IncidentFile(_File):
     also_alerting: list[str] = []  # other services alerting in the same storm
     baseline: Interval | None = None  # a fault-free stretch of the same telemetry
     graph_edges: list[tuple[str, str]] = []  # caller -> callee, as a deployment declares them
+    # Other windows of the same telemetry (no fault known there): how usual a finding is.
+    references: list[Interval] = []
 
 
 class EventItem(_File):
@@ -116,13 +118,14 @@ class CaseFolder:
     baseline: TimeRange | None
     graph_edges: Edges
     notes: tuple[str, ...] = ()
+    references: tuple[TimeRange, ...] = ()
 
 
 # --- reading ---------------------------------------------------------------------------------
 
 
-def read_incident(path: Path) -> tuple[Incident, TimeRange | None, Edges]:
-    """incident.json as an Incident, its baseline and its declared graph."""
+def read_incident(path: Path) -> CaseFolder:
+    """incident.json as an Incident, its baseline, its declared graph and reference windows."""
     spec = read_model(path, IncidentFile)
     window = _range(spec.window, "window", path)
     _check_time(spec.alert_time, "alert_time", path)
@@ -141,7 +144,8 @@ def read_incident(path: Path) -> tuple[Incident, TimeRange | None, Edges]:
         labels=tuple(spec.labels),
         also_alerting=tuple(spec.also_alerting),
     )
-    return incident, baseline, tuple(spec.graph_edges)
+    references = tuple(_range(r, f"references[{i}]", path) for i, r in enumerate(spec.references))
+    return CaseFolder(incident, baseline, tuple(spec.graph_edges), references=references)
 
 
 def read_events(path: Path) -> list[Event]:
@@ -225,14 +229,14 @@ def load_case_dir(path: Path) -> tuple[CaseFolder, TelemetryStore]:
     """The folder's incident and a store filled from its telemetry files; never truth.json."""
     if not (path / INCIDENT).is_file():
         raise DatasetError(f"{path}: not a case folder (no {INCIDENT})")
-    incident, baseline, edges = read_incident(path / INCIDENT)
+    head = read_incident(path / INCIDENT)
     store, notes = TelemetryStore(), list[str]()
     try:
         fill_store(store, path, notes)
     except BaseException:
         store.close()  # nothing half-read: a folder that fails loads nothing
         raise
-    return CaseFolder(incident, baseline, edges, tuple(notes)), store
+    return replace(head, notes=tuple(notes)), store
 
 
 def load_case(root: Path, case: str | None = None) -> LoadedCase:
@@ -249,7 +253,15 @@ def load_case(root: Path, case: str | None = None) -> LoadedCase:
     if answer is not None and answer.service is not None:
         truth = GroundTruth(answer.service, answer.fault_type, answer.code_location)
     incident = read.incident
-    spec = CaseSpec(incident.id, incident, read.baseline, truth, read.graph_edges, read.notes)
+    spec = CaseSpec(
+        incident.id,
+        incident,
+        read.baseline,
+        truth,
+        read.graph_edges,
+        read.notes,
+        read.references,
+    )
     return LoadedCase(spec, store, time.perf_counter() - started)
 
 

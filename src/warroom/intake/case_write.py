@@ -33,6 +33,7 @@ def write_case_folder(
     store: TelemetryStore,
     baseline: TimeRange | None = None,
     graph_edges: Sequence[tuple[str, str]] = (),
+    references: Sequence[TimeRange] = (),
     truth: Mapping[str, Any] | None = None,
 ) -> list[Path]:
     """Write the folder (created if needed) with everything in the store; returns the files.
@@ -43,8 +44,8 @@ def write_case_folder(
     spans = store.spans(everything) if everything else []
     logs = store.logs(everything) if everything else []
     series = store.metric_series(everything) if everything else []
-    head = incident_file(incident, baseline, graph_edges).model_dump_json(indent=2) + "\n"
-    (out_dir / INCIDENT).write_text(head, encoding="utf-8")
+    head = incident_file(incident, baseline, graph_edges, references)
+    (out_dir / INCIDENT).write_text(head.model_dump_json(indent=2) + "\n", encoding="utf-8")
     otlp.write_document(otlp.spans_to_otlp(spans), out_dir / TRACES)
     otlp.write_document(otlp.logs_to_otlp(logs), out_dir / LOGS)
     (out_dir / METRICS).write_text(prom_text.series_to_text(series), encoding="utf-8")
@@ -57,7 +58,10 @@ def write_case_folder(
 
 
 def incident_file(
-    incident: Incident, baseline: TimeRange | None, graph_edges: Sequence[tuple[str, str]]
+    incident: Incident,
+    baseline: TimeRange | None,
+    graph_edges: Sequence[tuple[str, str]],
+    references: Sequence[TimeRange] = (),
 ) -> IncidentFile:
     """incident.json's content for an incident."""
     return IncidentFile(
@@ -70,6 +74,7 @@ def incident_file(
         also_alerting=list(incident.also_alerting),
         baseline=Interval(start=baseline.start, end=baseline.end) if baseline else None,
         graph_edges=list(graph_edges),
+        references=[Interval(start=r.start, end=r.end) for r in references],
     )
 
 

@@ -14,6 +14,7 @@ import json
 import math
 import re
 import stat
+import tomllib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -142,3 +143,19 @@ def _float(text: str) -> float:
 
 def _constant(name: str) -> float:
     raise _BadNumber(name, f"{name} is not JSON (non-finite numbers are not allowed)")
+
+
+def load_toml(path: Path, what: str, max_bytes: int = MAX_JSON_BYTES) -> dict[str, Any]:
+    """A TOML file's tables; InputError saying `what` the file is ("model config ...") and why."""
+    try:
+        text = read_text(path, max_bytes)
+    except InputError as err:
+        raise InputError(f"{what} {err}") from None
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as err:
+        raise InputError(f"{what} {path} is not valid TOML: {err}") from None
+    except RecursionError:  # tomllib recurses once per level of nested arrays and tables
+        raise InputError(f"{what} {path} is nested too deeply to read") from None
+    except ValueError:  # an integer past Python's int-string limit (4,300 digits)
+        raise InputError(f"{what} {path} holds a number too long to read") from None

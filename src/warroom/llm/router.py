@@ -30,7 +30,6 @@ import math
 import os
 import threading
 import time
-import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,7 +37,7 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from warroom.errors import InputError
-from warroom.intake.files import read_text
+from warroom.intake.files import load_toml
 from warroom.llm.audit import DEFAULT_AUDIT, AuditLog
 from warroom.llm.backend import BackendOptions, ModelBackend, parse_spec
 from warroom.llm.schemas import TASKS
@@ -240,18 +239,7 @@ class Router:
 
 def load_config(path: Path) -> LlmConfig:
     """Read and validate a config file."""
-    try:
-        text = read_text(path, MAX_CONFIG_BYTES)
-    except InputError as err:
-        raise InputError(f"model config {err}") from None
-    try:
-        raw = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as err:
-        raise InputError(f"model config {path} is not valid TOML: {err}") from None
-    except RecursionError:  # tomllib recurses once per level of nested arrays and tables
-        raise InputError(f"model config {path} is nested too deeply to read") from None
-    except ValueError:  # an integer past Python's int-string limit (4,300 digits)
-        raise InputError(f"model config {path} holds a number too long to read") from None
+    raw = load_toml(path, "model config", MAX_CONFIG_BYTES)
     try:
         return LlmConfig.model_validate(raw)
     except ValidationError as err:

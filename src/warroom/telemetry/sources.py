@@ -27,7 +27,7 @@ import json
 import math
 import threading
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -107,12 +107,18 @@ class Fetcher:
     def cover(self, windows: Iterable[TimeRange], tables: Iterable[str] | None = None) -> int:
         """Fetch every chunk of `windows` not fetched yet (for the sources of `tables`, default
         all); returns the number of rows added. Never raises for a backend's failure."""
-        wanted = set(tables) if tables is not None else None
+        spans = list(windows)
+        wanted = set(tables) if tables is not None else set(TABLE_COLUMNS)
+        return self.prefetch({table: spans for table in wanted})
+
+    def prefetch(self, plan: Mapping[str, Sequence[TimeRange]]) -> int:
+        """Like cover, with windows per table, all fetched at once (metrics want an hour of
+        history, logs ten minutes): the backends are asked concurrently."""
         todo = [
             (source, chunk)
             for source in self.sources
-            if wanted is None or source.table in wanted
-            for chunk in _chunks(windows)
+            if source.table in plan
+            for chunk in _chunks(plan[source.table])
             if not self._fetched(source, chunk)
         ]
         if not todo:

@@ -1,0 +1,248 @@
+"""`warroom investigate` against live backends: the sources, the window, the fetch cache.
+
+    warroom investigate --prometheus http://127.0.0.1:9090 --service checkout --start -30m
+    warroom investigate --config warroom.toml --service checkout --alert-time 2026-12-03T03:12Z
+
+The window's telemetry is fetched once into a DuckDB file (`--cache`, default
+.warroom/fetch-cache.duckdb): a re-run of the same window asks the backends nothing and gives
+the same answer; `--save-case DIR` writes what was fetched as a case folder that
+`investigate --dataset files` replays offline.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated, Any
+
+import duckdb
+import typer
+
+from warroom.datasets.base import CaseSpec, LoadedCase
+from warroom.errors import InputError
+from warroom.experts.changes import LOOKBACK_S
+from warroom.intake.case_write import write_case_folder
+from warroom.model import Incident, TimeRange, iso
+from warroom.pipeline import METRIC_HISTORY_S, PRE_WINDOW_S
+from warroom.telemetry.config import (
+    FetchSettings,
+    SourcesConfig,
+    build_sources,
+    from_urls,
+    load_config,
+)
+from warroom.telemetry.sources import Fetcher
+from warroom.telemetry.store import TelemetryStore
+
+DEFAULT_CACHE = Path(".warroom/fetch-cache.duckdb")
+DEFAULT_LOOKBACK_S = 30 * 60.0  # window start before the alert when only the alert is given
+DEFAULT_AFTER_S = 10 * 60.0  # window end after the alert (never past now)
+REFERENCE_GAP_S = 3600.0  # reference windows: the window moved back by whole hours
+Tables = dict[str, list[dict[str, Any]]]
+_RELATIVE = re.compile(r"^-(\d+(?:\.\d+)?)([smhd])$")
+_UNIT_S = {"s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
+
+ConfigOption = Annotated[
+    Path | None,
+    typer.Option("--config", help="TOML file with \\[sources.<kind>] tables (see README)."),
+]
+PrometheusOption = Annotated[
+    str | None,
+    typer.Option(
+        "--prometheus", help="Prometheus-compatible URL (VictoriaMetrics, Thanos, Mimir too)."
+    ),
+]
+LokiOption = Annotated[str | None, typer.Option("--loki", help="Loki URL (logs).")]
+TempoOption = Annotated[str | None, typer.Option("--tempo", help="Tempo URL (traces).")]
+JaegerOption = Annotated[str | None, typer.Option("--jaeger", help="Jaeger query URL (traces).")]
+ElasticOption = Annotated[
+    str | None, typer.Option("--elasticsearch", help="Elasticsearch/OpenSearch URL (logs).")
+]
+ReceivedOption = Annotated[
+    str | None,
+    typer.Option("--received", help="Folder a `warroom receive` stores OTLP data into."),
+]
+ServiceOption = Annotated[
+    str | None, typer.Option("--service", help="The service that alerts (the symptom).")
+]
+SymptomOption = Annotated[
+    str | None, typer.Option("--symptom", help="The alerting metric's name, if known.")
+]
+StartOption = Annotated[
+    str | None,
+    typer.Option("--start", help="Window start: ISO 8601, epoch seconds, 'now' or -30m/-2h."),
+]
+EndOption = Annotated[str | None, typer.Option("--end", help="Window end (default: now).")]
+AlertOption = Annotated[
+    str | None,
+    typer.Option("--alert-time", help="When the alert fired (default: the window's end)."),
+]
+CacheOption = Annotated[
+    Path,
+    typer.Option("--cache", help="DuckDB file caching what was fetched (':memory:' for none)."),
+]
+SaveCaseOption = Annotated[
+    Path | None,
+    typer.Option("--save-case", help="Write what was fetched as a case folder here."),
+]
+ReferencesOption = Annotated[
+    int,
+    typer.Option(
+        "--references",
+        min=0,
+        max=24,
+        help="Earlier windows (whole hours back) fetched to tell the incident's findings from "
+        "the system's usual variation.",
+    ),
+]
+
+
+@dataclass(frozen=True)
+class LiveRequest:
+    """What the command line asked for, as given."""
+
+    config: Path | None = None
+    urls: dict[str, str | None] = field(default_factory=dict)
+    service: str | None = None
+    symptom: str | None = None
+    start: str | None = None
+    end: str | None = None
+    alert: str | None = None
+    cache: Path = DEFAULT_CACHE
+    references: int = 3
+
+    @property
+    def wanted(self) -> bool:
+        """Whether any live source was named."""
+        return self.config is not None or any(self.urls.values())
+
+
+def parse_time(text: str, now: float, option: str) -> float:
+    """ISO 8601 (naive means UTC), epoch seconds, 'now', or a time before now such as -30m."""
+    value = text.strip()
+    if value == "now":
+        return now
+    relative = _RELATIVE.match(value)
+    if relative:
+        return now - float(relative.group(1)) * _UNIT_S[relative.group(2)]
+    try:
+        return float(value)
+    except ValueError:
+        pass
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        raise InputError(
+            f"{option} {text!r}: not a time (ISO 8601, epoch seconds, 'now' or -30m)"
+        ) from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.timestamp()
+
+
+def live_window(request: LiveRequest, now: float) -> tuple[TimeRange, float]:
+    """The window and the alert time: any of start, end, alert given; the rest from defaults."""
+    end = parse_time(request.end, now, "--end") if request.end else None
+    alert = parse_time(request.alert, now, "--alert-time") if request.alert else None
+    if end is None:
+        end = min(now, alert + DEFAULT_AFTER_S) if alert is not None else now
+    if alert is None:
+        alert = end
+    start = (
+        parse_time(request.start, now, "--start") if request.start else alert - DEFAULT_LOOKBACK_S
+    )
+    if not start < end:
+        raise InputError(f"the window ends ({iso(end)}) before it starts ({iso(start)})")
+    if not start <= alert <= end:
+        raise InputError(f"the alert time {iso(alert)} is outside the window {iso(start)}..")
+    return TimeRange(start, end), alert
+
+
+def open_live_case(
+    request: LiveRequest, progress: Callable[[str], None] | None = None
+) -> tuple[LoadedCase, Fetcher]:
+    """The incident and a store filled from the backends (the store fetches lazily after)."""
+    started = time.perf_counter()
+    settings, tables, where = _sources_config(request)
+    sources = build_sources(tables, where)
+    if not sources:
+        raise InputError(f"{where}: no source configured")
+    window, alert = live_window(request, time.time())
+    store = _open_store(request.cache)
+    fetcher = Fetcher(store, sources, settings.budget_s, settings.concurrency, progress)
+    store.attach(fetcher)
+    references = _references(window, request.references)
+    fetcher.prefetch(_plan(window, references))
+    service = request.service or "unknown"
+    incident = Incident(
+        id=f"live-{service}-{int(alert)}",
+        window=window,
+        alert_time=alert,
+        symptom_service=request.service,
+        symptom_metric=request.symptom,
+    )
+    spec = CaseSpec(incident.id, incident, None, None, references=references)
+    return LoadedCase(spec, store, time.perf_counter() - started), fetcher
+
+
+def _sources_config(request: LiveRequest) -> tuple[FetchSettings, Tables, str]:
+    config = load_config(request.config) if request.config else SourcesConfig()
+    tables: Tables = {kind: list(items) for kind, items in config.sources.items()}
+    for kind, items in from_urls(request.urls).items():
+        tables.setdefault(kind, []).extend(items)
+    where = f"config {request.config}" if request.config else "the command line"
+    return config.fetch, tables, where
+
+
+def _plan(window: TimeRange, references: tuple[TimeRange, ...]) -> dict[str, list[TimeRange]]:
+    """What the pipeline will read, asked for at once: an hour of metric history, ten minutes
+    of logs and traces before the window, the changes of the quarter hour before it."""
+    before = {"metrics": METRIC_HISTORY_S, "logs": PRE_WINDOW_S, "spans": PRE_WINDOW_S}
+    before["events"] = LOOKBACK_S
+    return {
+        table: [TimeRange(window.start - back, window.end), *references]
+        for table, back in before.items()
+    }
+
+
+def _references(window: TimeRange, count: int) -> tuple[TimeRange, ...]:
+    """The window moved back by whole hours, far enough that none overlaps its baseline."""
+    step = REFERENCE_GAP_S * max(1.0, -(-2 * window.seconds // REFERENCE_GAP_S))
+    first = METRIC_HISTORY_S + step
+    return tuple(window.shifted(-(first + i * step)) for i in range(count))
+
+
+def _open_store(cache: Path) -> TelemetryStore:
+    if str(cache) == ":memory:":
+        return TelemetryStore()
+    try:
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        return TelemetryStore(str(cache))
+    except duckdb.IOException as err:
+        raise InputError(
+            f"--cache {cache}: cannot open ({err}); is another warroom using it?"
+        ) from None
+    except OSError as err:
+        raise InputError(f"--cache {cache}: cannot create ({err.strerror or err})") from None
+
+
+def check_case_folder(path: Path | None) -> None:
+    """--save-case names a folder (made if missing), not a file."""
+    if path is not None and path.exists() and not path.is_dir():
+        raise InputError(f"--save-case {path}: a file is there (give a folder)")
+
+
+def save_case(path: Path | None, spec: CaseSpec, store: TelemetryStore) -> None:
+    """What was fetched, as a case folder that `investigate --dataset files` replays."""
+    if path is None:
+        return
+    try:
+        write_case_folder(
+            path, spec.incident, store, spec.baseline, spec.graph_edges, spec.references
+        )
+    except OSError as err:
+        raise InputError(f"--save-case {path}: cannot write ({err.strerror or err})") from None

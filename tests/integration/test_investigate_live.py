@@ -1,0 +1,118 @@
+"""`warroom investigate --prometheus URL` end to end against a real Prometheus 2.42: a gym case's
+metrics backfilled with promtool, investigated through the source seam, cached, replayed.
+
+The answer must be the one the same metrics give when read from a case folder, a second run
+must ask the (by then stopped) server nothing, and --save-case must replay to the same culprit.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from typer.testing import CliRunner
+
+from integration.servers import free_port, prometheus
+from warroom.cli import app
+from warroom.gym import simulator
+from warroom.gym.case import GymCase
+from warroom.intake.prom_text import escape_label, format_value, split_labels
+from warroom.model import TimeRange
+from warroom.pipeline import investigate
+from warroom.telemetry.store import TelemetryStore
+
+runner = CliRunner()
+
+
+def openmetrics(store: TelemetryStore) -> str:
+    """Every metric sample as OpenMetrics text for promtool (seconds, families together)."""
+    families: dict[str, list[str]] = {}
+    for series in store.metric_series(_everything(store)):
+        name, labels = split_labels(series.name)
+        labels = {"service": series.service, **labels}
+        inner = ",".join(f'{k}="{escape_label(v)}"' for k, v in sorted(labels.items()))
+        lines = families.setdefault(name, [])
+        for ts, value in zip(series.times, series.values, strict=True):
+            lines.append(f"{name}{{{inner}}} {format_value(value)} {ts:.3f}")
+    body = [f"# TYPE {name} gauge\n" + "\n".join(lines) for name, lines in families.items()]
+    return "\n".join(body) + "\n# EOF\n"
+
+
+def _everything(store: TelemetryStore) -> TimeRange:
+    extent = store.extent("metrics")
+    assert extent is not None
+    return extent
+
+
+@pytest.fixture(scope="module")
+def case() -> Iterator[GymCase]:
+    """A CPU hog: visible in metrics alone."""
+    generated = simulator.generate("shop", "cpu-hog", 1)
+    yield generated
+    generated.store.close()
+
+
+def _metrics_only_culprit(case: GymCase) -> str | None:
+    """What the pipeline names from the case's metrics alone, read straight from its store."""
+    store = TelemetryStore()
+    rows = case.store.rows("SELECT service, name, ts, value FROM metrics")
+    columns = {k: [r[i] for r in rows] for i, k in enumerate(("service", "name", "ts", "value"))}
+    store.insert_columns("metrics", columns)
+    found = investigate(case.incident, store)
+    store.close()
+    return found.report.culprit.service if found.report.culprit else None
+
+
+def _run(args: list[str | Path]) -> dict[str, Any]:
+    result = runner.invoke(app, ["investigate", *map(str, args), "--json"])
+    assert result.exit_code == 0, result.output
+    payload: dict[str, Any] = json.loads(result.stdout)
+    return payload
+
+
+def test_a_live_prometheus_gives_the_case_folders_answer_cached_and_replayable(
+    case: GymCase, tmp_path: Path
+) -> None:
+    incident = case.incident
+    window = [
+        "--service",
+        str(incident.symptom_service),
+        "--start",
+        str(incident.window.start),
+        "--end",
+        str(incident.window.end),
+        "--alert-time",
+        str(incident.alert_time),
+        "--references",
+        "0",
+    ]
+    cache, saved = tmp_path / "cache.duckdb", tmp_path / "saved-case"
+    with prometheus(tmp_path, backfill=openmetrics(case.store)) as url:
+        live = _run(
+            ["--prometheus", url, *window, "--cache", str(cache), "--save-case", str(saved)]
+        )
+    expected = _metrics_only_culprit(case)
+    assert expected == case.truth.service  # the case is one metrics can solve
+    assert isinstance(live["culprit"], dict) and live["culprit"]["service"] == expected
+    assert not [m for m in live["missing_evidence"] if str(m).startswith("prometheus")]
+    # The server is gone: the cache answers, identically, and nothing is missing for it.
+    again = _run(["--prometheus", url, *window, "--cache", str(cache)])
+    assert again["culprit"] == live["culprit"] and again["confidence"] == live["confidence"]
+    assert again["missing_evidence"] == live["missing_evidence"]
+    # What was fetched replays offline as a case folder.
+    replay = _run(["--dataset", "files", "--root", str(saved)])
+    assert isinstance(replay["culprit"], dict)
+    assert replay["culprit"]["service"] == expected
+
+
+def test_a_dead_prometheus_is_missing_evidence_not_a_crash(tmp_path: Path) -> None:
+    url = f"http://127.0.0.1:{free_port()}"  # nothing listens there
+    payload = _run(
+        ["--prometheus", url, "--service", "api", "--start", "-20m", "--cache", ":memory:"]
+    )
+    assert payload["culprit"] is None
+    missing = " ".join(str(m) for m in payload["missing_evidence"])
+    assert "prometheus" in missing and "failed" in missing

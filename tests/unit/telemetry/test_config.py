@@ -1,0 +1,69 @@
+"""Source configuration: TOML tables and command-line URLs into Source objects, bad input named."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from warroom.errors import InputError
+from warroom.telemetry.config import build_sources, from_urls, load_config
+
+
+def _write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "warroom.toml"
+    path.write_text(text)
+    return path
+
+
+def test_tables_and_arrays_of_tables_build_one_source_each(tmp_path: Path) -> None:
+    config = load_config(
+        _write(
+            tmp_path,
+            '[fetch]\nbudget_s = 30\n[sources.prometheus]\nurl = "http://127.0.0.1:9090"\n'
+            '[[sources.loki]]\nurl = "http://127.0.0.1:3100"\n'
+            '[[sources.loki]]\nurl = "http://127.0.0.1:3101"\nheaders = { "X-Scope-OrgID" = "a" }\n'
+            "[llm]\nother = 'tables of other tools are left alone'\n",
+        )
+    )
+    assert config.fetch.budget_s == 30
+    sources = build_sources(config.sources, "config x")
+    assert [(s.name, s.table) for s in sources] == [
+        ("prometheus", "metrics"),
+        ("loki", "logs"),
+        ("loki", "logs"),
+    ]
+    assert len({s.identity() for s in sources}) == 3
+
+
+def test_command_line_urls_become_tables() -> None:
+    tables = from_urls({"prometheus": "http://p:9090", "loki": None, "received": "/data/otlp"})
+    assert tables == {
+        "prometheus": [{"url": "http://p:9090"}],
+        "received": [{"path": "/data/otlp"}],
+    }
+    assert [s.table for s in build_sources(tables, "the command line")] == [
+        "metrics",
+        "spans",
+        "logs",
+        "metrics",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("[sources.prometheus]\nurl = 'http://p'\nstep = 5\n", r"sources.prometheus: step: Extra"),
+        ("[sources.prometheus]\n", r"sources.prometheus: url: Field required"),
+        ("[sources.graphite]\nurl = 'http://g'\n", r"unknown source kind 'graphite' \(known: "),
+        ("[sources.loki]\nurl = 'ftp://l'\n", r"sources.loki: .*http:// or https://"),
+        ("[fetch]\nbudget_s = -1\n", r"fetch.budget_s: Input should be greater than 0"),
+        ("[sources\n", r"is not valid TOML"),
+        ("sources = 3\n", r"'sources' must be a table"),
+        ("x = 1" + "0" * 5000 + "\n", r"a number too long to read"),
+    ],
+)
+def test_bad_configs_name_the_table_and_the_field(tmp_path: Path, text: str, message: str) -> None:
+    path = _write(tmp_path, text)
+    with pytest.raises(InputError, match=message):
+        build_sources(load_config(path).sources, f"config {path}")
