@@ -269,6 +269,7 @@ def investigate(
     received: live.ReceivedOption = None,
     service: live.ServiceOption = None,
     symptom: live.SymptomOption = None,
+    since: live.SinceOption = None,
     start: live.StartOption = None,
     end: live.EndOption = None,
     alert_time: live.AlertOption = None,
@@ -281,7 +282,7 @@ def investigate(
     urls = {"prometheus": prometheus, "loki": loki, "tempo": tempo, "jaeger": jaeger}
     urls |= {"elasticsearch": elasticsearch, "received": received}
     request = live.LiveRequest(
-        config, urls, service, symptom, start, end, alert_time, cache, references
+        config, urls, service, symptom, start, end, alert_time, cache, references, since
     )
     fetcher = None
     try:
@@ -1054,6 +1055,7 @@ def demo(
 
 
 register_receive(app)  # `warroom receive`: the OTLP/HTTP receiver (cli_receive.py)
+live.register(app)  # `warroom sources check`
 
 
 def main() -> None:

@@ -11,11 +11,11 @@ the same answer; `--save-case DIR` writes what was fetched as a case folder that
 
 from __future__ import annotations
 
+import json
 import re
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -23,10 +23,10 @@ import duckdb
 import typer
 
 from warroom.datasets.base import CaseSpec, LoadedCase
-from warroom.errors import InputError
+from warroom.errors import BackendError, InputError
 from warroom.experts.changes import LOOKBACK_S
 from warroom.intake.case_write import write_case_folder
-from warroom.model import Incident, TimeRange, iso
+from warroom.model import Incident, TimeRange, from_iso, iso
 from warroom.pipeline import METRIC_HISTORY_S, PRE_WINDOW_S
 from warroom.telemetry.config import (
     FetchSettings,
@@ -35,7 +35,7 @@ from warroom.telemetry.config import (
     from_urls,
     load_config,
 )
-from warroom.telemetry.sources import Fetcher
+from warroom.telemetry.sources import Fetcher, Source
 from warroom.telemetry.store import TelemetryStore
 
 DEFAULT_CACHE = Path(".warroom/fetch-cache.duckdb")
@@ -71,6 +71,10 @@ ServiceOption = Annotated[
 ]
 SymptomOption = Annotated[
     str | None, typer.Option("--symptom", help="The alerting metric's name, if known.")
+]
+SinceOption = Annotated[
+    str | None,
+    typer.Option("--since", help="Window from this long ago until now: 30m, 2h, 1d."),
 ]
 StartOption = Annotated[
     str | None,
@@ -114,6 +118,7 @@ class LiveRequest:
     alert: str | None = None
     cache: Path = DEFAULT_CACHE
     references: int = 3
+    since: str | None = None  # "30m": the same as start "-30m"
 
     @property
     def wanted(self) -> bool:
@@ -134,14 +139,11 @@ def parse_time(text: str, now: float, option: str) -> float:
     except ValueError:
         pass
     try:
-        moment = datetime.fromisoformat(value)
+        return from_iso(value)
     except ValueError:
         raise InputError(
             f"{option} {text!r}: not a time (ISO 8601, epoch seconds, 'now' or -30m)"
         ) from None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return moment.timestamp()
 
 
 def live_window(request: LiveRequest, now: float) -> tuple[TimeRange, float]:
@@ -152,9 +154,11 @@ def live_window(request: LiveRequest, now: float) -> tuple[TimeRange, float]:
         end = min(now, alert + DEFAULT_AFTER_S) if alert is not None else now
     if alert is None:
         alert = end
-    start = (
-        parse_time(request.start, now, "--start") if request.start else alert - DEFAULT_LOOKBACK_S
-    )
+    if request.since and request.start:
+        raise InputError("give --since or --start, not both")
+    start_text = f"-{request.since.lstrip('-')}" if request.since else request.start
+    option = "--since" if request.since else "--start"
+    start = parse_time(start_text, now, option) if start_text else alert - DEFAULT_LOOKBACK_S
     if not start < end:
         raise InputError(f"the window ends ({iso(end)}) before it starts ({iso(start)})")
     if not start <= alert <= end:
@@ -246,3 +250,94 @@ def save_case(path: Path | None, spec: CaseSpec, store: TelemetryStore) -> None:
         )
     except OSError as err:
         raise InputError(f"--save-case {path}: cannot write ({err.strerror or err})") from None
+
+
+@dataclass(frozen=True)
+class Probe:
+    """What one source answered for the last few minutes."""
+
+    source: str
+    table: str
+    identity: str
+    ok: bool
+    seconds: float
+    rows: int = 0
+    services: int = 0
+    detail: str = ""
+
+
+PROBE_WINDOW_S = 300.0
+PROBE_TIMEOUT_S = 10.0
+
+
+def probe_sources(request: LiveRequest, timeout_s: float = PROBE_TIMEOUT_S) -> list[Probe]:
+    """Ask every configured source for the last five minutes, one at a time, each bounded."""
+    _, tables, where = _sources_config(request)
+    sources = build_sources(tables, where)
+    if not sources:
+        raise InputError(f"{where}: no source configured")
+    now = time.time()
+    window = TimeRange(now - PROBE_WINDOW_S, now)
+    return [_probe(source, window, timeout_s) for source in sources]
+
+
+def _probe(source: Source, window: TimeRange, timeout_s: float) -> Probe:
+    started = time.monotonic()
+    try:
+        batch = source.fetch(window, started + timeout_s)
+    except BackendError as err:
+        took = time.monotonic() - started
+        return Probe(source.name, source.table, source.identity(), False, took, detail=str(err))
+    took = time.monotonic() - started
+    services = len(set(batch.columns.get("service", [])))
+    detail = "; ".join(batch.degraded)
+    return Probe(
+        source.name, source.table, source.identity(), True, took, batch.rows, services, detail
+    )
+
+
+def register(app: typer.Typer) -> None:
+    """Add `warroom sources check` to the application."""
+    sources_app = typer.Typer(help="The backends warroom reads: check them before an incident.")
+    sources_app.command("check")(sources_check)
+    app.add_typer(sources_app, name="sources")
+
+
+def sources_check(
+    config: ConfigOption = None,
+    prometheus: PrometheusOption = None,
+    loki: LokiOption = None,
+    tempo: TempoOption = None,
+    jaeger: JaegerOption = None,
+    elasticsearch: ElasticOption = None,
+    received: ReceivedOption = None,
+    timeout: Annotated[
+        float, typer.Option("--timeout", min=0.1, max=600, help="Seconds per source.")
+    ] = PROBE_TIMEOUT_S,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
+) -> None:
+    """Ask each source for the last five minutes: reachable, how fast, what it holds. Exit
+    status 1 when one is not reachable (for scripts, like promtool check)."""
+    from rich.console import Console
+    from rich.markup import escape
+    from rich.table import Table
+
+    console = Console(stderr=True)
+    urls = {"prometheus": prometheus, "loki": loki, "tempo": tempo, "jaeger": jaeger}
+    urls |= {"elasticsearch": elasticsearch, "received": received}
+    try:
+        probes = probe_sources(LiveRequest(config, urls), timeout)
+    except InputError as err:
+        console.print(f"[bold red]error:[/] {escape(str(err))}", soft_wrap=True)
+        raise typer.Exit(2) from None
+    if as_json:
+        print(json.dumps([asdict(p) for p in probes], indent=2))
+    else:
+        table = Table("source", "table", "state", "seconds", "rows", "services", "detail")
+        for p in probes:
+            state = "[green]ok[/]" if p.ok else "[red]unreachable[/]"
+            row = (p.source, p.table, state, f"{p.seconds:.2f}", str(p.rows), str(p.services))
+            table.add_row(*row, escape(p.detail))
+        Console().print(table)
+    if not all(p.ok for p in probes):
+        raise typer.Exit(1)

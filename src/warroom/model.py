@@ -39,6 +39,14 @@ def iso(ts: float) -> str:
         return f"<invalid time {short_number(ts)}>"
 
 
+def from_iso(text: str) -> float:
+    """Epoch seconds of an ISO 8601 time (naive means UTC); ValueError when it is not one."""
+    moment = datetime.fromisoformat(text)
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.timestamp()
+
+
 def is_valid_time(ts: object) -> bool:
     """True for a finite epoch time (a real number, not a bool) in [EARLIEST_TIME, LATEST_TIME)."""
     if isinstance(ts, bool) or not isinstance(ts, int | float):

@@ -94,6 +94,10 @@ def test_a_live_prometheus_gives_the_case_folders_answer_cached_and_replayable(
         live = _run(
             ["--prometheus", url, *window, "--cache", str(cache), "--save-case", str(saved)]
         )
+        check = runner.invoke(app, ["sources", "check", "--prometheus", url, "--json"])
+        assert check.exit_code == 0, check.output
+        (probe,) = json.loads(check.stdout)
+        assert probe["ok"] and probe["source"] == "prometheus" and probe["table"] == "metrics"
     expected = _metrics_only_culprit(case)
     assert expected == case.truth.service  # the case is one metrics can solve
     assert isinstance(live["culprit"], dict) and live["culprit"]["service"] == expected
@@ -114,5 +118,7 @@ def test_a_dead_prometheus_is_missing_evidence_not_a_crash(tmp_path: Path) -> No
         ["--prometheus", url, "--service", "api", "--start", "-20m", "--cache", ":memory:"]
     )
     assert payload["culprit"] is None
+    check = runner.invoke(app, ["sources", "check", "--prometheus", url])
+    assert check.exit_code == 1 and "unreachable" in check.stdout
     missing = " ".join(str(m) for m in payload["missing_evidence"])
     assert "prometheus" in missing and "failed" in missing

@@ -52,3 +52,11 @@ def test_references_lie_before_the_metric_history_and_never_overlap() -> None:
     assert [r.seconds for r in refs] == [1800.0] * 3
     assert refs[0].end <= window.start - 3600  # clear of the hour of metric history
     assert all(a.start >= b.end for a, b in zip(refs, refs[1:], strict=False))
+
+
+def test_since_is_a_start_before_now() -> None:
+    assert live_window(LiveRequest(since="2h"), NOW)[0] == TimeRange(NOW - 7200, NOW)
+    with pytest.raises(InputError, match="--since or --start, not both"):
+        live_window(LiveRequest(since="2h", start="-1h"), NOW)
+    with pytest.raises(InputError, match="--since '-fortnight'"):
+        live_window(LiveRequest(since="fortnight"), NOW)

@@ -42,6 +42,7 @@ BACKENDS: dict[str, str] = {
     "elasticsearch": "warroom.telemetry.elastic",  # also OpenSearch
     "kubernetes": "warroom.telemetry.kubernetes",
     "received": "warroom.telemetry.otlp_segments",  # what `warroom receive` stored
+    "changes": "warroom.telemetry.changes_file",  # deploy/config markers, JSON lines
 }
 MAX_CONFIG_BYTES = 1024 * 1024
 

@@ -11,6 +11,7 @@ credentials; the caller turns it into missing evidence.
 
 from __future__ import annotations
 
+import os
 import ssl
 import time
 from pathlib import Path
@@ -35,9 +36,11 @@ class Endpoint(BaseModel):
     headers: dict[str, str] = Field(default_factory=dict)  # e.g. X-Scope-OrgID for a tenant
     bearer_token: SecretStr | None = None
     bearer_token_file: Path | None = None
+    bearer_token_env: str | None = None  # the name of an environment variable holding it
     username: str | None = None
     password: SecretStr | None = None
     password_file: Path | None = None
+    password_env: str | None = None
     ca_file: Path | None = None
     insecure_skip_verify: bool = False
     timeout_s: float = Field(default=DEFAULT_TIMEOUT_S, gt=0, le=600)
@@ -46,10 +49,22 @@ class Endpoint(BaseModel):
     def _one_auth(self) -> Endpoint:
         if not self.url.startswith(("http://", "https://")):
             raise ValueError(f"url must start with http:// or https:// (got {self.url!r})")
+        # Secrets named by environment variable are read now: a missing one fails at start.
+        if self.bearer_token_env:
+            self.bearer_token = _from_env(self.bearer_token_env, "bearer_token_env")
+        if self.password_env:
+            self.password = _from_env(self.password_env, "password_env")
         bearer = self.bearer_token is not None or self.bearer_token_file is not None
         if bearer and self.username is not None:
             raise ValueError("give either a bearer token or a username/password, not both")
         return self
+
+
+def _from_env(name: str, field: str) -> SecretStr:
+    value = os.environ.get(name)
+    if not value:
+        raise ValueError(f"{field}: the environment variable {name} is not set")
+    return SecretStr(value)
 
 
 def connect(endpoint: Endpoint) -> httpx.Client:

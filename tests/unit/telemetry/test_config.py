@@ -67,3 +67,17 @@ def test_bad_configs_name_the_table_and_the_field(tmp_path: Path, text: str, mes
     path = _write(tmp_path, text)
     with pytest.raises(InputError, match=message):
         build_sources(load_config(path).sources, f"config {path}")
+
+
+def test_secrets_come_from_named_environment_variables_and_a_missing_one_fails_at_start(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    text = '[sources.prometheus]\nurl = "http://p:9090"\nbearer_token_env = "WARROOM_TEST_TOKEN"\n'
+    path = _write(tmp_path, text)
+    monkeypatch.delenv("WARROOM_TEST_TOKEN", raising=False)
+    with pytest.raises(InputError, match="the environment variable WARROOM_TEST_TOKEN is not set"):
+        build_sources(load_config(path).sources, "config")
+    monkeypatch.setenv("WARROOM_TEST_TOKEN", "s3cret-value")
+    (source,) = build_sources(load_config(path).sources, "config")
+    assert "s3cret-value" not in source.identity()
+    assert "s3cret-value" not in repr(source.config)  # type: ignore[attr-defined]
