@@ -1056,6 +1056,7 @@ def demo(
 
 register_receive(app)  # `warroom receive`: the OTLP/HTTP receiver (cli_receive.py)
 live.register(app)  # `warroom sources check`
+live.register_bench(bench_app)  # `warroom bench live`
 
 
 def main() -> None:

@@ -341,3 +341,58 @@ def sources_check(
         Console().print(table)
     if not all(p.ok for p in probes):
         raise typer.Exit(1)
+
+
+def register_bench(bench_app: typer.Typer) -> None:
+    """Add `warroom bench live`."""
+    bench_app.command("live")(bench_live)
+
+
+def bench_live(
+    cases: Annotated[
+        int, typer.Option("--cases", min=1, max=10, help="How many of the ten gym cases.")
+    ] = 10,
+    backend: Annotated[str, typer.Option(help="prometheus, victoria-metrics or both.")] = "both",
+    scale: Annotated[
+        bool, typer.Option(help="Also a 40-service case (random-40), for the fetch cost.")
+    ] = True,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
+) -> None:
+    """Gym cases backfilled into a real Prometheus 2.42 / VictoriaMetrics 1.79 on 127.0.0.1 and
+    investigated through them: the same culprit, path and evidence as from the same samples in
+    a store? Fetch and analysis seconds, requests, bytes, series."""
+    from rich.console import Console
+    from rich.markup import escape
+
+    from warroom.bench import live as bench
+    from warroom.errors import WarroomError
+
+    console = Console(stderr=True)
+    backends = bench.BACKENDS if backend == "both" else (backend,)
+    plan = list(bench.DEFAULT_CASES[:cases]) + ([bench.SCALE_CASE] if scale else [])
+    try:
+        if backend not in (*bench.BACKENDS, "both"):
+            raise InputError(f"unknown backend {backend!r} (known: prometheus, victoria-metrics)")
+        with console.status("starting servers...") as status:
+            results = bench.run_live(plan, backends, progress=status.update)
+    except WarroomError as err:
+        console.print(f"[bold red]error:[/] {escape(str(err))}", soft_wrap=True)
+        raise typer.Exit(2) from None
+    summary = bench.totals(results)
+    if as_json:
+        print(json.dumps(summary, indent=2))
+        return
+    Console().print(_live_table(results))
+    Console().print("same: culprit, path, evidence values (y/n)")
+
+
+def _live_table(results: list[Any]) -> Any:
+    from rich.table import Table
+
+    table = Table("case", "via", "svc", "culprit", "same", "fetch s", "analysis s", "req", "MB")
+    for r in results:
+        same = "".join("y" if ok else "n" for ok in (r.same_culprit, r.same_path, r.same_evidence))
+        cells = (r.case, r.backend, str(r.services), str(r.culprit_live), same)
+        costs = (f"{r.fetch_seconds:.2f}", f"{r.analysis_seconds:.2f}", str(r.requests))
+        table.add_row(*cells, *costs, f"{r.bytes / 1e6:.2f}")
+    return table

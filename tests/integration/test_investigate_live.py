@@ -16,35 +16,14 @@ import pytest
 from typer.testing import CliRunner
 
 from integration.servers import free_port, prometheus
+from warroom.bench.live import openmetrics
 from warroom.cli import app
 from warroom.gym import simulator
 from warroom.gym.case import GymCase
-from warroom.intake.prom_text import escape_label, format_value, split_labels
-from warroom.model import TimeRange
 from warroom.pipeline import investigate
 from warroom.telemetry.store import TelemetryStore
 
 runner = CliRunner()
-
-
-def openmetrics(store: TelemetryStore) -> str:
-    """Every metric sample as OpenMetrics text for promtool (seconds, families together)."""
-    families: dict[str, list[str]] = {}
-    for series in store.metric_series(_everything(store)):
-        name, labels = split_labels(series.name)
-        labels = {"service": series.service, **labels}
-        inner = ",".join(f'{k}="{escape_label(v)}"' for k, v in sorted(labels.items()))
-        lines = families.setdefault(name, [])
-        for ts, value in zip(series.times, series.values, strict=True):
-            lines.append(f"{name}{{{inner}}} {format_value(value)} {ts:.3f}")
-    body = [f"# TYPE {name} gauge\n" + "\n".join(lines) for name, lines in families.items()]
-    return "\n".join(body) + "\n# EOF\n"
-
-
-def _everything(store: TelemetryStore) -> TimeRange:
-    extent = store.extent("metrics")
-    assert extent is not None
-    return extent
 
 
 @pytest.fixture(scope="module")
@@ -122,3 +101,14 @@ def test_a_dead_prometheus_is_missing_evidence_not_a_crash(tmp_path: Path) -> No
     assert check.exit_code == 1 and "unreachable" in check.stdout
     missing = " ".join(str(m) for m in payload["missing_evidence"])
     assert "prometheus" in missing and "failed" in missing
+
+
+def test_bench_live_compares_one_case_through_a_real_prometheus() -> None:
+    result = runner.invoke(
+        app, ["bench", "live", "--cases", "1", "--backend", "prometheus", "--no-scale", "--json"]
+    )
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)
+    (case,) = summary["cases"]
+    assert case["same_culprit"] and case["same_path"] and case["same_evidence"]
+    assert case["series"] == case["series_store"] and case["requests"] > 0 and not case["missing"]

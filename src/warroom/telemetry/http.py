@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import ssl
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -25,6 +26,30 @@ from warroom.errors import BackendError, InputError
 DEFAULT_TIMEOUT_S = 30.0
 MAX_BODY_BYTES = 256 * 1024 * 1024  # a single answer larger than this is refused, not parsed
 MIN_REQUEST_S = 0.05  # less time than this left before the deadline: do not start a request
+
+
+class Traffic:
+    """Requests and body bytes per backend since start: what an investigation cost the backends
+    (benchmarks and `sources check` read it; thread-safe, fetches run on a pool)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._tally: dict[str, list[int]] = {}
+
+    def add(self, backend: str, size: int) -> None:
+        """Count one answered request of `size` body bytes."""
+        with self._lock:
+            counts = self._tally.setdefault(backend, [0, 0])
+            counts[0] += 1
+            counts[1] += size
+
+    def snapshot(self) -> dict[str, tuple[int, int]]:
+        """backend -> (requests, bytes) so far."""
+        with self._lock:
+            return {name: (c[0], c[1]) for name, c in self._tally.items()}
+
+
+TRAFFIC = Traffic()
 
 
 class Endpoint(BaseModel):
@@ -117,6 +142,7 @@ def request_json(
         raise BackendError(f"{backend}: {path} timed out after {timeout:.1f} s") from None
     except httpx.HTTPError as err:
         raise BackendError(f"{backend}: {path} failed: {_plain(err)}") from None
+    TRAFFIC.add(backend, len(response.content))
     if len(response.content) > MAX_BODY_BYTES:
         raise BackendError(f"{backend}: {path} answered more than {MAX_BODY_BYTES} bytes")
     if response.status_code >= 400:
