@@ -8,6 +8,9 @@ must ask the (by then stopped) server nothing, and --save-case must replay to th
 from __future__ import annotations
 
 import json
+import subprocess
+import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -20,7 +23,10 @@ from warroom.bench.live import openmetrics
 from warroom.cli import app
 from warroom.gym import simulator
 from warroom.gym.case import GymCase
+from warroom.model import TimeRange
 from warroom.pipeline import investigate
+from warroom.telemetry.config import build_sources, from_urls
+from warroom.telemetry.sources import Batch, Fetcher, Source
 from warroom.telemetry.store import TelemetryStore
 
 runner = CliRunner()
@@ -112,3 +118,44 @@ def test_bench_live_compares_one_case_through_a_real_prometheus() -> None:
     (case,) = summary["cases"]
     assert case["same_culprit"] and case["same_path"] and case["same_evidence"]
     assert case["series"] == case["series_store"] and case["requests"] > 0 and not case["missing"]
+
+
+class _KillsTheServer:
+    """A source that SIGKILLs the real Prometheus behind it once a fetch has brought rows."""
+
+    def __init__(self, inner: Source, process: subprocess.Popen[bytes]) -> None:
+        self.inner, self.process = inner, process
+        self.name, self.table = inner.name, inner.table
+        self._lock = threading.Lock()
+
+    def identity(self) -> str:
+        return self.inner.identity()
+
+    def fetch(self, window: TimeRange, deadline: float) -> Batch:
+        batch = self.inner.fetch(window, deadline)
+        with self._lock:
+            if batch.rows and self.process.poll() is None:
+                self.process.kill()
+                self.process.wait(5)
+        return batch
+
+
+def test_killing_the_metrics_server_mid_investigation_still_gives_a_report(
+    case: GymCase, tmp_path: Path
+) -> None:
+    started: list[subprocess.Popen[bytes]] = []
+    with prometheus(tmp_path, backfill=openmetrics(case.store), started=started) as url:
+        (inner,) = build_sources(from_urls({"prometheus": url}), "test")
+        source = _KillsTheServer(inner, started[0])
+        store = TelemetryStore()
+        fetcher = Fetcher(store, [source], budget_s=30, concurrency=1)
+        store.attach(fetcher)
+        begun = time.monotonic()
+        found = investigate(case.incident, store)
+        took = time.monotonic() - begun
+    assert started[0].poll() is not None  # it really died
+    assert took < 30 and found.report is not None
+    degraded = fetcher.degraded()
+    assert degraded and all(note.startswith("prometheus:") for note in degraded)
+    assert any("failed" in note for note in degraded)
+    assert store.count("metrics") > 0  # what came before the kill is kept

@@ -96,18 +96,33 @@ def _tail(log: Path) -> str:
 
 
 @contextlib.contextmanager
-def serve(workdir: Path, name: str, flags: list[str], listen: str, ready: str) -> Iterator[str]:
+def serve(
+    workdir: Path,
+    name: str,
+    flags: list[str],
+    listen: str,
+    ready: str,
+    started: list[subprocess.Popen[bytes]] | None = None,
+) -> Iterator[str]:
     """Run binary `name` with `flags` and `listen` (a flag with `{port}`) on a free port;
-    yields its URL once `ready` (a path) answers 200."""
+    yields its URL once `ready` (a path) answers 200. `started` receives the process (a test
+    that kills the server mid-run)."""
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     command = [binary(name), *flags, listen.format(port=port)]
-    with running(command, url + ready, workdir / f"{name}.log"):
+    with running(command, url + ready, workdir / f"{name}.log") as process:
+        if started is not None:
+            started.append(process)
         yield url
 
 
 @contextlib.contextmanager
-def prometheus(workdir: Path, backfill: str = "", extra: Sequence[str] = ()) -> Iterator[str]:
+def prometheus(
+    workdir: Path,
+    backfill: str = "",
+    extra: Sequence[str] = (),
+    started: list[subprocess.Popen[bytes]] | None = None,
+) -> Iterator[str]:
     """A Prometheus with no scrape targets; `backfill` (OpenMetrics text ending in `# EOF`) is
     written into its data directory with promtool first."""
     data = workdir / "prometheus-data"
@@ -131,7 +146,7 @@ def prometheus(workdir: Path, backfill: str = "", extra: Sequence[str] = ()) -> 
         *extra,
     ]
     with serve(
-        workdir, "prometheus", flags, "--web.listen-address=127.0.0.1:{port}", "/-/ready"
+        workdir, "prometheus", flags, "--web.listen-address=127.0.0.1:{port}", "/-/ready", started
     ) as url:
         yield url
 
