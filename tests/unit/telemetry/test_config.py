@@ -81,3 +81,23 @@ def test_secrets_come_from_named_environment_variables_and_a_missing_one_fails_a
     (source,) = build_sources(load_config(path).sources, "config")
     assert "s3cret-value" not in source.identity()
     assert "s3cret-value" not in repr(source.config)  # type: ignore[attr-defined]
+
+
+def test_the_readme_sample_config_builds(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    readme = (Path(__file__).parents[3] / "README.md").read_text()
+    sample = readme.split("```toml\n", 1)[1].split("```", 1)[0]
+    kube = tmp_path / ".kube"
+    kube.mkdir()
+    (kube / "config").write_text(
+        '{"apiVersion": "v1", "current-context": "x",'
+        ' "clusters": [{"name": "c", "cluster": {"server": "https://127.0.0.1:6443"}}],'
+        ' "contexts": [{"name": "x", "context": {"cluster": "c", "user": "u"}}],'
+        ' "users": [{"name": "u", "user": {"token": "t"}}]}'
+    )
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.setenv("PROM_TOKEN", "p")
+    monkeypatch.setenv("ES_PASSWORD", "e")
+    sources = build_sources(load_config(_write(tmp_path, sample)).sources, "README")
+    assert sorted({s.name for s in sources}) == sorted(
+        ["prometheus", "loki", "tempo", "elasticsearch", "kubernetes", "changes", "received"]
+    )
