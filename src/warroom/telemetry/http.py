@@ -25,6 +25,10 @@ from warroom.errors import BackendError, InputError
 
 DEFAULT_TIMEOUT_S = 30.0
 MAX_BODY_BYTES = 256 * 1024 * 1024  # a single answer larger than this is refused, not parsed
+AUTH_HINTS = {
+    401: " (check the source's bearer_token*/username/password* settings)",
+    403: " (the credentials work but may not read this: check their permissions or tenant)",
+}
 MIN_REQUEST_S = 0.05  # less time than this left before the deadline: do not start a request
 
 
@@ -146,8 +150,9 @@ def request_json(
     if len(response.content) > MAX_BODY_BYTES:
         raise BackendError(f"{backend}: {path} answered more than {MAX_BODY_BYTES} bytes")
     if response.status_code >= 400:
+        hint = AUTH_HINTS.get(response.status_code, "")
         raise BackendError(
-            f"{backend}: {path} answered {response.status_code}: {_why(response)}",
+            f"{backend}: {path} answered {response.status_code}: {_why(response)}{hint}",
             status=response.status_code,
         )
     try:
