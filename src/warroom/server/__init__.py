@@ -1,0 +1,1 @@
+"""warroom serve: the Alertmanager webhook, the investigations API, persisted reports and pages."""
