@@ -62,6 +62,17 @@ class InvestigationRecord:
     report_html: str | None = None
     culprit: str | None = None
     confidence: float | None = None
+    cache_path: str | None = None  # the DuckDB fetch cache it used: a re-run reads from it
+
+
+@dataclass(frozen=True)
+class StoredNotification:
+    """A webhook delivery exactly as it was received and persisted."""
+
+    id: str
+    body: bytes
+    content_type: str
+    received_at: float
 
 
 @dataclass(frozen=True)
