@@ -19,7 +19,8 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-import warroom.cli
+import warroom.cli.gym
+import warroom.cli.incident
 import warroom.gym.simulator
 from warroom.cli import app
 
@@ -67,7 +68,8 @@ def _one_case() -> Iterator[None]:
     CLI closes the case's store after the first run; the memoised result needs it no more)."""
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(warroom.gym.simulator, "generate", _once(warroom.gym.simulator.generate))
-        patch.setattr(warroom.cli, "run_pipeline", _once(warroom.cli.run_pipeline))
+        for command in (warroom.cli.gym, warroom.cli.incident):  # each imports the pipeline
+            patch.setattr(command, "run_pipeline", _once(command.run_pipeline))
         yield
 
 

@@ -96,7 +96,7 @@ def test_a_repo_that_is_missing_or_not_git_is_refused(tmp_path: Path) -> None:
 
 
 def test_a_git_repository_is_accepted_as_repo(tmp_path: Path) -> None:
-    from warroom.cli_checks import check_repo
+    from warroom.cli.checks import check_repo
 
     subprocess.run(["git", "init", "-q", str(tmp_path)], check=True)
     (tmp_path / "src").mkdir()

@@ -13,7 +13,8 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-import warroom.cli
+import warroom.cli.gym
+import warroom.cli.incident
 import warroom.gym.simulator
 from warroom.cli import app
 
@@ -45,7 +46,8 @@ def _one_case() -> Iterator[None]:
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(case.store, "close", lambda: None)
         patch.setattr(warroom.gym.simulator, "generate", lambda *args, **kw: case)
-        patch.setattr(warroom.cli, "run_pipeline", _once(warroom.cli.run_pipeline))
+        for command in (warroom.cli.gym, warroom.cli.incident):  # each imports the pipeline
+            patch.setattr(command, "run_pipeline", _once(command.run_pipeline))
         yield
     close()
 

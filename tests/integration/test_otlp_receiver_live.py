@@ -39,7 +39,7 @@ from warroom.telemetry.store import TelemetryStore  # noqa: E402
 START_S = 30.0
 SERVE = (
     "import sys, typer\n"
-    "from warroom.cli_receive import register\n"
+    "from warroom.cli.receive import register\n"
     "app = typer.Typer()\n"
     "register(app)\n"
     "app.command('noop')(lambda: None)\n"

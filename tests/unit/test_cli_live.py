@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from warroom.cli_live import LiveRequest, _references, live_window, parse_time
+from warroom.cli.live import LiveRequest, _references, live_window, parse_time
 from warroom.errors import InputError
 from warroom.model import TimeRange
 

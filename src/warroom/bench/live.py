@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from warroom.bench import servers
-from warroom.cli_live import LiveRequest, open_live_case
+from warroom.cli.live import LiveRequest, open_live_case
 from warroom.gym.case import GymCase
 from warroom.intake.prom_text import escape_label, format_value, series_to_text, split_labels
 from warroom.model import Report, TimeRange

@@ -469,7 +469,7 @@ def test_an_empty_folder_is_no_data_and_a_broken_segment_a_backend_error(folder)
 
 
 def _cli() -> typer.Typer:
-    from warroom.cli_receive import register
+    from warroom.cli.receive import register
 
     app = typer.Typer()
     register(app)
