@@ -172,15 +172,19 @@ class Repository:
         statement = dialect.insert(investigations).values(**values)
         # ON CONFLICT: a concurrent insert of the same key (another thread or server) makes
         # this one do nothing instead of failing; the caller then joins the winner's row.
-        result = conn.execute(statement.on_conflict_do_nothing(index_elements=["key_hash"]))
-        return result.rowcount == 1
+        statement = statement.on_conflict_do_nothing(index_elements=["key_hash"])
+        # RETURNING, not rowcount: psycopg's rowcount for a conflict-skipped insert is unreliable
+        return conn.execute(statement.returning(investigations.c.seq)).first() is not None
 
     def _link(self, conn: Connection, notification_id: str, investigation_id: str) -> bool:
         dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
         statement = dialect.insert(notification_links).values(
             notification_id=notification_id, investigation_id=investigation_id
         )
-        return conn.execute(statement.on_conflict_do_nothing()).rowcount == 1
+        statement = statement.on_conflict_do_nothing().returning(
+            notification_links.c.investigation_id
+        )
+        return conn.execute(statement).first() is not None
 
     def _join(self, conn: Connection, iid: str, linked: bool, resolved: bool, now: float) -> None:
         values: dict[str, Any] = {"updated_at": now}
