@@ -1,7 +1,7 @@
 """The values `warroom serve` passes between its parts: a page becomes an investigation request,
 an investigation moves through its states, a finished one is summarised for a webhook.
 
-    webhook (alerts.py) -> Notification, [AlertRequest] -> repository (store.py) -> worker
+    webhook (alerts.py) -> Notification, [AlertRequest] -> repository (repository.py) -> worker
     (app.py) -> Report -> repository + notify.py
 
 Kept free of FastAPI and SQLAlchemy so every part can be tested alone.
