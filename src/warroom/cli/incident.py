@@ -119,8 +119,7 @@ def investigate(
 ) -> None:
     """Investigate an incident and print the report: from live backends (--prometheus,
     --loki, ... or --config, with --service and a window), or one case of a data set."""
-    urls = {"prometheus": prometheus, "loki": loki, "tempo": tempo, "jaeger": jaeger}
-    urls |= {"elasticsearch": elasticsearch, "received": received}
+    urls = live.source_urls(prometheus, loki, tempo, jaeger, elasticsearch, received)
     request = live.LiveRequest(
         config, urls, service, symptom, start, end, alert_time, cache, references, since
     )

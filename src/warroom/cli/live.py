@@ -105,6 +105,25 @@ ReferencesOption = Annotated[
 ]
 
 
+def source_urls(
+    prometheus: str | None,
+    loki: str | None,
+    tempo: str | None,
+    jaeger: str | None,
+    elasticsearch: str | None,
+    received: str | None,
+) -> dict[str, str | None]:
+    """The sources named on a command line, by kind (None: not given)."""
+    return {
+        "prometheus": prometheus,
+        "loki": loki,
+        "tempo": tempo,
+        "jaeger": jaeger,
+        "elasticsearch": elasticsearch,
+        "received": received,
+    }
+
+
 @dataclass(frozen=True)
 class LiveRequest:
     """What the command line asked for, as given."""
@@ -323,8 +342,7 @@ def sources_check(
     from rich.table import Table
 
     console = Console(stderr=True)
-    urls = {"prometheus": prometheus, "loki": loki, "tempo": tempo, "jaeger": jaeger}
-    urls |= {"elasticsearch": elasticsearch, "received": received}
+    urls = source_urls(prometheus, loki, tempo, jaeger, elasticsearch, received)
     try:
         probes = probe_sources(LiveRequest(config, urls), timeout)
     except InputError as err:

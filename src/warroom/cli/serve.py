@@ -91,8 +91,7 @@ def serve(
     """Take Alertmanager's webhook (POST /api/v1/alerts) and investigate every page in the
     background; reports as JSON (/api/v1/investigations) and pages (/investigations/ID).
     Every route but /healthz and /readyz needs a token (WARROOM_API_TOKENS)."""
-    urls = {"prometheus": prometheus, "loki": loki, "tempo": tempo, "jaeger": jaeger}
-    urls |= {"elasticsearch": elasticsearch, "received": received}
+    urls = live.source_urls(prometheus, loki, tempo, jaeger, elasticsearch, received)
     try:
         server_app, listen = build(
             config, host, port, data_dir, database, workers, public_url, insecure_no_auth, urls
