@@ -6,6 +6,7 @@ import pytest
 
 from warroom.bench import servers
 from warroom.bench.servers import (
+    alertmanager,
     free_port,
     import_prometheus,
     prometheus,
@@ -14,7 +15,15 @@ from warroom.bench.servers import (
     victoria_metrics,
 )
 
-__all__ = ["free_port", "import_prometheus", "prometheus", "running", "serve", "victoria_metrics"]
+__all__ = [
+    "alertmanager",
+    "free_port",
+    "import_prometheus",
+    "prometheus",
+    "running",
+    "serve",
+    "victoria_metrics",
+]
 
 
 def _skip(message: str) -> None:

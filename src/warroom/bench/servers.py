@@ -56,10 +56,12 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def running(command: Sequence[str], ready_url: str, log: Path) -> Iterator[subprocess.Popen[bytes]]:
+def running(
+    command: Sequence[str], ready_url: str, log: Path, env: dict[str, str] | None = None
+) -> Iterator[subprocess.Popen[bytes]]:
     """Run `command` until the block ends; yields once `ready_url` answers 200."""
     with log.open("wb") as out:
-        process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT)
+        process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, env=env)
     try:
         _wait_ready(process, ready_url, log)
         yield process
@@ -122,9 +124,10 @@ def prometheus(
     backfill: str = "",
     extra: Sequence[str] = (),
     started: list[subprocess.Popen[bytes]] | None = None,
+    settings: str = "",
 ) -> Iterator[str]:
-    """A Prometheus with no scrape targets; `backfill` (OpenMetrics text ending in `# EOF`) is
-    written into its data directory with promtool first."""
+    """A Prometheus with no scrape targets, or the given prometheus.yml `settings`; `backfill`
+    (OpenMetrics text ending in `# EOF`) is written into its data directory with promtool."""
     data = workdir / "prometheus-data"
     data.mkdir()
     if backfill:
@@ -137,7 +140,7 @@ def prometheus(
         if done.returncode != 0:
             raise RuntimeError(f"promtool backfill failed: {done.stderr[-800:]}")
     config = workdir / "prometheus.yml"
-    config.write_text("global:\n  scrape_interval: 15s\n")
+    config.write_text(settings or "global:\n  scrape_interval: 15s\n")
     flags = [
         f"--config.file={config}",
         f"--storage.tsdb.path={data}",
@@ -167,3 +170,23 @@ def import_prometheus(url: str, exposition: str) -> None:
     response.raise_for_status()
     # Imported rows sit in memory buffers for up to a second before searches see them.
     httpx.get(f"{url}/internal/force_flush", timeout=30).raise_for_status()
+
+
+@contextlib.contextmanager
+def alertmanager(workdir: Path, settings: str) -> Iterator[str]:
+    """An Alertmanager 0.25 with `settings` as its alertmanager.yml, clustering off."""
+    config = workdir / "alertmanager.yml"
+    config.write_text(settings)
+    flags = [
+        f"--config.file={config}",
+        f"--storage.path={workdir / 'alertmanager-data'}",
+        "--cluster.listen-address=",  # a lone instance: no gossip port, no peers
+    ]
+    with serve(
+        workdir,
+        "prometheus-alertmanager",
+        flags,
+        "--web.listen-address=127.0.0.1:{port}",
+        "/-/ready",
+    ) as url:
+        yield url
