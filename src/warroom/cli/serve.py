@@ -18,7 +18,7 @@ import typer
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 
 from warroom.cli import live
-from warroom.cli.common import app, console, fail
+from warroom.cli.common import app, bench_app, console, fail
 from warroom.errors import InputError, WarroomError
 from warroom.intake.files import load_toml
 
@@ -162,6 +162,29 @@ def _notifier(targets: list[dict[str, Any]], config: Path | None) -> Any:
         raise InputError(f"config {config}: server.notify: {first['msg']}") from None
 
 
+def bench_storm(
+    notifications: Annotated[int, typer.Option(min=1, max=100_000)] = 1000,
+    groups: Annotated[int, typer.Option(min=1, max=10_000)] = 50,
+    clients: Annotated[int, typer.Option(min=1, max=64, help="Sending threads.")] = 4,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """An alert storm against a real warroom serve on 127.0.0.1: every notification persisted?
+    one investigation per group? the webhook's answer latency while workers investigate."""
+    import json
+
+    from warroom.bench.storm import as_json as storm_json
+    from warroom.bench.storm import run_storm
+
+    with console.status("storming...") as status:
+        result = run_storm(notifications, groups, clients, progress=status.update)
+    if as_json:
+        print(json.dumps(storm_json(result), indent=2))
+        return
+    for key, value in storm_json(result).items():
+        console.print(f"{key:>15}: {value}")
+
+
 def register() -> None:
-    """Add `warroom serve` to the application."""
+    """Add `warroom serve` and `warroom bench storm` to the application."""
     app.command("serve")(serve)
+    bench_app.command("storm")(bench_storm)

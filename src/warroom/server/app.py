@@ -66,6 +66,7 @@ def create_app(
             service.stop()
 
     app = FastAPI(title="warroom", version="1", docs_url=None, redoc_url=None, lifespan=lifespan)
+    app.state.service = service
     guard = _guard(settings)
     _add_open_routes(app, service.repository, service.workers)
     _add_api(app, settings, service, guard)
