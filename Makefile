@@ -30,6 +30,7 @@ test: $(STAMP) servers
 # runbook fuzz tests (each prints its count and slowest call).
 FUZZ_N     ?= 10000
 FUZZ_TESTS ?= tests/fuzz tests/unit/dsl/test_fuzz.py tests/unit/llm/test_fuzz.py \
+              tests/unit/server/test_alerts.py \
               tests/unit/runbooks/test_fuzz.py
 fuzz: $(STAMP)
 	WARROOM_FUZZ_N=$(FUZZ_N) $(BIN)/pytest $(FUZZ_TESTS) -q

@@ -9,7 +9,7 @@ set -euo pipefail
 
 PACKAGES=(
     prometheus victoria-metrics prometheus-alertmanager prometheus-node-exporter
-    redis-server postgresql nats-server stress-ng nftables
+    redis-server postgresql nats-server stress-ng nftables chromium
 )
 
 installed() {
