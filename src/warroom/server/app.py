@@ -33,6 +33,7 @@ from warroom.server.model import InvestigationRecord, Status
 
 DEFAULT_MAX_BODY = 1024 * 1024  # an Alertmanager notification is kilobytes; 1 MiB is generous
 COOKIE = "warroom_token"
+MACHINE_PATHS = ("/metrics", "/openapi.json")  # answered 401, not sent to the sign-in page
 JSON_TYPES = ("application/json",)
 
 
@@ -65,7 +66,14 @@ def create_app(
         finally:
             service.stop()
 
-    app = FastAPI(title="warroom", version="1", docs_url=None, redoc_url=None, lifespan=lifespan)
+    app = FastAPI(
+        title="warroom",
+        version="1",
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,  # served below, behind the token like every other route
+        lifespan=lifespan,
+    )
     app.state.service = service
     guard = _guard(settings)
     _add_open_routes(app, service.repository, service.workers)
@@ -84,7 +92,7 @@ def _guard(settings: ServerSettings) -> Callable[[Request], Awaitable[None]]:
         # Every token is compared, each in constant time, so timing tells nothing.
         matched = [hmac.compare_digest(given.encode(), t) for t in tokens]
         if not given or not any(matched):
-            if request.url.path.startswith("/api/") or request.url.path == "/metrics":
+            if request.url.path.startswith("/api/") or request.url.path in MACHINE_PATHS:
                 raise HTTPException(401, "a valid bearer token is required", _challenge())
             raise HTTPException(303, headers={"Location": _login_url(request)})
 
@@ -198,6 +206,10 @@ def _add_api(
         answer = _brief(record)
         answer["report"] = json.loads(record.report_json) if record.report_json else None
         return answer
+
+    @app.get("/openapi.json", dependencies=[Depends(guard)], include_in_schema=False)
+    def openapi() -> dict[str, Any]:
+        return app.openapi()
 
     @app.get("/metrics", dependencies=[Depends(guard)], include_in_schema=False)
     def prometheus_metrics() -> Response:

@@ -80,7 +80,7 @@ def test_every_route_but_health_needs_the_token(
     http, _, _ = client
     assert http.get("/healthz").status_code == 200
     assert http.get("/readyz").json()["status"] == "ready"
-    for path in ("/api/v1/investigations", "/metrics"):
+    for path in ("/api/v1/investigations", "/metrics", "/openapi.json"):
         assert http.get(path).status_code == 401
         assert http.get(path, headers={"Authorization": "Bearer wrong"}).status_code == 401
         assert http.get(path, headers=AUTH).status_code == 200
@@ -88,6 +88,8 @@ def test_every_route_but_health_needs_the_token(
         "/api/v1/alerts", content=_firing(), headers={"Content-Type": "application/json"}
     )
     assert no_token.status_code == 401 and no_token.headers["www-authenticate"].startswith("Bearer")
+    paths = http.get("/openapi.json", headers=AUTH).json()["paths"]
+    assert {"/api/v1/alerts", "/api/v1/investigations"} <= set(paths)
     page = http.get("/investigations/x", follow_redirects=False)
     assert page.status_code == 303 and page.headers["location"] == "/login?next=/investigations/x"
 
