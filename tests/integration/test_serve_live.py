@@ -7,6 +7,7 @@ the report; every process stopped by PID.
 from __future__ import annotations
 
 import os
+import sqlite3
 import sys
 import threading
 import time
@@ -132,3 +133,74 @@ def test_an_alert_travels_from_prometheus_through_alertmanager_to_a_report(
     assert finished["service"] == "checkout" and seconds < WAIT_S
     assert page.status_code == 200 and "checkout" in page.text
     assert anonymous.status_code == 401
+
+
+def _serve_process(port: int, sources: list[str], data_dir: Path, log: Path) -> Any:
+    command = [sys.executable, "-m", "warroom.cli", "serve", "--port", str(port), *sources]
+    command += ["--data-dir", str(data_dir), "--workers", "1"]
+    env = {**os.environ, "WARROOM_API_TOKENS": TOKEN}
+    return running(command, f"http://127.0.0.1:{port}/healthz", log, env)
+
+
+def _status(url: str, investigation: str) -> dict[str, Any]:
+    answer = httpx.get(f"{url}/api/v1/investigations/{investigation}", headers=AUTH, timeout=5)
+    return answer.json()
+
+
+def _finished(url: str, investigation: str) -> dict[str, Any]:
+    deadline = time.monotonic() + WAIT_S
+    while time.monotonic() < deadline:
+        body = _status(url, investigation)
+        if body["status"] in FINAL:
+            return body
+        time.sleep(0.2)
+    raise AssertionError(f"{investigation} not finished within {WAIT_S} s")
+
+
+def _same_answer(report: dict[str, Any]) -> dict[str, Any]:
+    """What must not change between two runs of one investigation (not its timing)."""
+    keep = ("culprit", "candidates", "confidence", "confidence_raw", "missing_evidence")
+    return {k: report[k] for k in keep}
+
+
+def test_a_server_sigkilled_mid_investigation_finishes_it_after_restart_with_the_same_report(
+    tmp_path: Path,
+) -> None:
+    from loopback import Loopback, Reply
+    from warroom.bench.live import openmetrics
+    from warroom.gym import simulator
+
+    case = simulator.generate("shop", "cpu-hog", 1)
+    window = case.incident.window
+    request = {"service": case.incident.symptom_service, "start": window.start, "end": window.end}
+    # A slow log backend with nothing to say: it keeps the investigation running for seconds,
+    # long enough to kill the server in the middle of it.
+    empty = {"status": "success", "data": {"resultType": "streams", "result": []}}
+    slow = {"/loki/api/v1/query_range": Reply(empty, delay_s=1.5)}
+    with prometheus(tmp_path, backfill=openmetrics(case.store)) as prom, Loopback(slow) as loki:
+        sources = ["--prometheus", prom, "--loki", loki.url]
+        port = free_port()
+        url = f"http://127.0.0.1:{port}"
+        with _serve_process(port, sources, tmp_path / "a", tmp_path / "a1.log") as first:
+            posted = httpx.post(f"{url}/api/v1/investigations", json=request, headers=AUTH)
+            investigation = posted.json()["id"]
+            deadline = time.monotonic() + WAIT_S
+            while _status(url, investigation)["status"] != "running":
+                assert time.monotonic() < deadline
+                time.sleep(0.05)
+            time.sleep(0.5)  # inside the fetches now
+            first.kill()  # SIGKILL: no shutdown, no cleanup
+            first.wait(5)
+        with _serve_process(port, sources, tmp_path / "a", tmp_path / "a2.log"):
+            resumed = _finished(url, investigation)
+        other = free_port()
+        again = f"http://127.0.0.1:{other}"
+        with _serve_process(other, sources, tmp_path / "b", tmp_path / "b.log"):
+            posted = httpx.post(f"{again}/api/v1/investigations", json=request, headers=AUTH)
+            uninterrupted = _finished(again, posted.json()["id"])
+    case.store.close()
+    with sqlite3.connect(tmp_path / "a" / "warroom.db") as db:
+        (attempts,) = db.execute("SELECT attempts FROM investigations").fetchone()
+    assert attempts == 2  # it really was running when killed, and ran again
+    assert resumed["status"] == uninterrupted["status"] != "failed"
+    assert _same_answer(resumed["report"]) == _same_answer(uninterrupted["report"])
