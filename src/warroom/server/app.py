@@ -27,6 +27,7 @@ from prometheus_client import (
     generate_latest,
 )
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from starlette.concurrency import run_in_threadpool
 
 from warroom.errors import InputError
 from warroom.server.model import InvestigationRecord, Status
@@ -165,7 +166,9 @@ def _add_api(
         content_type = _json_body_type(request)
         body = await bounded_body(request, settings.max_body_bytes)
         try:
-            answer = ingest(body, content_type)
+            # The repository blocks (a synchronous commit): off the event loop, so one slow
+            # commit does not hold every other sender's answer.
+            answer = await run_in_threadpool(ingest, body, content_type)
         except InputError as err:
             metrics.rejected.labels("invalid").inc()
             raise HTTPException(400, str(err)) from None
