@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from warroom.errors import WarroomError
+from warroom.model import Report
 from warroom.server.model import AlertRequest, InvestigationRecord, Status, Summary
 
 log = logging.getLogger("warroom.server")
@@ -127,6 +128,7 @@ class LiveRunner:
         )
         loaded.store.attach(None)  # charts read what was fetched, nothing more
         report = replace(found.report, missing=found.report.missing + fetcher.degraded())
+        report = redacted(report)  # log lines quoted as evidence may carry secrets
         html = to_html(report, charts_for(report, loaded.store, None, found.findings))
         culprit = report.culprit
         named = culprit is not None and report.confidence >= INCONCLUSIVE_BELOW
@@ -142,6 +144,22 @@ class LiveRunner:
             tuple(culprit.path) if culprit else (),
             tuple(sorted({note.split(":", 1)[0] for note in fetcher.degraded()})),
         )
+
+
+def redacted(report: Report) -> Report:
+    """The report with secrets (tokens, passwords, keys, card numbers...) replaced in every
+    quoted text, before it is stored where anyone with a token can read it."""
+    from warroom.llm.redact import redact
+
+    def clean(text: str) -> str:
+        return redact(text).text
+
+    candidates = tuple(
+        replace(c, evidence=tuple(replace(e, statement=clean(e.statement)) for e in c.evidence))
+        for c in report.candidates
+    )
+    notes = tuple(clean(n) for n in report.notes)
+    return replace(report, candidates=candidates, notes=notes)
 
 
 def _why_inconclusive(degraded: tuple[str, ...]) -> str:

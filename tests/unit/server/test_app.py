@@ -197,3 +197,16 @@ def test_a_server_killed_mid_investigation_finishes_it_after_a_restart(tmp_path:
         first.workers.stop(timeout=0)  # the "dead" server's thread ends quietly
         gate.set()
         second.stop()
+
+
+def test_secrets_in_quoted_log_lines_are_redacted_before_a_report_is_stored() -> None:
+    from warroom.model import Evidence, Incident, Report, RootCause, TimeRange
+    from warroom.server.workers import redacted
+
+    line = Evidence("e1", "new log line: login failed password=hunter2 token=abc123", 1.0)
+    cause = RootCause("auth", "log", "code-exception", 1.0, None, ("auth",), 1.0, (line,))
+    incident = Incident("i", TimeRange(0, 60), 30)
+    clean = redacted(Report(incident, (cause,), 0.9, notes=("api_key=sk-live-123",)))
+    text = clean.candidates[0].evidence[0].statement + " ".join(clean.notes)
+    assert "hunter2" not in text and "abc123" not in text and "sk-live-123" not in text
+    assert "login failed" in text  # the evidence itself stays
