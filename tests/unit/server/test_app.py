@@ -210,3 +210,30 @@ def test_secrets_in_quoted_log_lines_are_redacted_before_a_report_is_stored() ->
     text = clean.candidates[0].evidence[0].statement + " ".join(clean.notes)
     assert "hunter2" not in text and "abc123" not in text and "sk-live-123" not in text
     assert "login failed" in text  # the evidence itself stays
+
+
+def test_a_finished_investigation_is_told_to_the_webhooks_with_its_link(tmp_path: Path) -> None:
+    from loopback import Loopback, Reply
+    from warroom.server.notify import Notifier, Target
+
+    with Loopback({"/hook": Reply({"ok": True})}) as receiver:
+        notifier = Notifier([Target(kind="json", url=f"{receiver.url}/hook")])
+        service = Service(
+            Repository(default_url(tmp_path)),
+            Scripted(),
+            notifier=notifier,
+            workers=1,
+            public_url="https://warroom.example",
+        )
+        service.start()
+        try:
+            (item, *_) = service.ingest_alerts(_firing(), "application/json")["investigations"]
+            deadline = time.monotonic() + 10
+            while not receiver.requests:
+                assert time.monotonic() < deadline
+                time.sleep(0.05)
+        finally:
+            service.stop()
+    sent = json.loads(receiver.requests[0].body)["summary"]
+    assert sent["culprit"] == "orders-db" and sent["status"] == "done"
+    assert sent["url"].startswith("https://warroom.example/investigations/")
