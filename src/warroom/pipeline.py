@@ -85,7 +85,7 @@ def _investigate(
     started = time.perf_counter()
     window = incident.window
     missing: list[str] = []
-    findings = _metric_findings(store, window, baseline, missing)
+    findings = _metric_findings(store, window, baseline, missing, references)
     log_baseline = baseline or TimeRange(window.start - PRE_WINDOW_S, window.start)
     # Spans are read once: both the code-region and the trace experts use them.
     base_spans, inc_spans = store.spans(log_baseline), store.spans(window)
@@ -143,20 +143,58 @@ def _window_findings(
 
 
 def _metric_findings(
-    store: TelemetryStore, window: TimeRange, baseline: TimeRange | None, missing: list[str]
+    store: TelemetryStore,
+    window: TimeRange,
+    baseline: TimeRange | None,
+    missing: list[str],
+    references: Sequence[TimeRange] = (),
 ) -> list[Finding]:
     """Metrics against the fault-free window when it holds enough samples, else the hour before
-    the window when that holds more."""
+    the window when that holds more; judged against the same expert's findings on the reference
+    windows (experts.specificity)."""
     history = TimeRange(window.start - METRIC_HISTORY_S, window.start)
     reference = baseline or history
     fault_free_points = _sample_times(store, baseline) if baseline else 0
     if fault_free_points < SMALL_SAMPLE and _sample_times(store, history) > fault_free_points:
         reference = history
-    series = store.metric_series(reference) + store.metric_series(window)
+    base = store.metric_series(reference)
+    series = base + store.metric_series(window)
     if not series:
         missing.append("metrics: no series in the window or its baseline")
         return []
-    return metric_findings(_merge(series), reference, window)
+    found = metric_findings(_merge(series), reference, window)
+    usual = _usual_metric_findings(store, reference, base, references)
+    return judge_specificity(found, usual) if usual else found
+
+
+def _usual_metric_findings(
+    store: TelemetryStore, reference: TimeRange, base: list[Series], windows: Sequence[TimeRange]
+) -> list[list[Finding]]:
+    """The metric expert on each reference window, against the incident's own baseline (a
+    window may lie inside it). Windows without a metric sample are left out: they could show
+    nothing, and would make every finding look specific."""
+    merged_base: list[Series] | None = None
+    usual = []
+    for w in windows:
+        if _sample_times(store, w) == 0:
+            continue
+        # Only the parts of the window outside the baseline are read again (no duplicate rows).
+        outside = [
+            TimeRange(start, end)
+            for start, end in (
+                (w.start, min(w.end, reference.start)),
+                (max(w.start, reference.end), w.end),
+            )
+            if end > start
+        ]
+        own = [s for r in outside for s in store.metric_series(r)]
+        if own:
+            series = _merge(base + own)
+        else:
+            merged_base = merged_base if merged_base is not None else _merge(base)
+            series = merged_base
+        usual.append(metric_findings(series, reference, w))
+    return usual
 
 
 def _sample_times(store: TelemetryStore, window: TimeRange) -> int:

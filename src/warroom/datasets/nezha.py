@@ -24,11 +24,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from warroom.datasets import nezha_csv
 from warroom.datasets.base import CaseSpec, GroundTruth, LoadedCase, service_of_pod
+from warroom.datasets.references import pick_references
 from warroom.errors import DatasetError, InputError
 from warroom.intake.files import load_json
 from warroom.model import Incident, TimeRange, time_problem
@@ -246,32 +246,36 @@ def _load_references(
     The day's other minutes hold other faults, mostly of other components: a finding that shows
     in most of them is the system's habit. Spread over the day, so that the repeats of one
     fault (often injected a few times in a row) weigh one window, not all."""
+    windows = reference_windows(day_dir, t0, baseline)
+    if not windows:
+        notes.append("no other minutes of the day to judge how usual the findings are")
+        return ()
+    for window in windows:
+        _load_minute_files(store, day_dir, window, headers, notes)
+    return windows
+
+
+def reference_windows(
+    day_dir: Path, t0: float, baseline: TimeRange | None
+) -> tuple[TimeRange, ...]:
+    """Blocks of minutes that have both log and trace files, as long as the fault's own files
+    (a count test on fewer minutes has less power, and a finding would look specific only
+    because its reference was too short to show it), at least REFERENCE_GAP_S from the fault
+    and clear of the baseline, picked like every loader's (datasets.references)."""
     midnight = datetime.fromtimestamp(t0, UTC).replace(hour=0, minute=0, second=0).timestamp()
     day = TimeRange(midnight, midnight + 86400.0)
     logs = {_minute_start(p, t0) for p in _minute_files(day_dir / "log", "log", day)}
     traces = {_minute_start(p, t0) for p in _minute_files(day_dir / "trace", "trace", day)}
-    both, span = logs & traces, FAULT_FILES_S
-    # Blocks as long as the fault's own files: a count test on fewer minutes has less power,
-    # and a finding would look specific only because its reference was too short to show it.
-    blocks = [
-        m
-        for m in sorted(both)
-        if all(m + k * 60.0 in both for k in range(int(span // 60)))
-        and (m + span <= _minute_floor(t0) - REFERENCE_GAP_S or m >= t0 + REFERENCE_GAP_S)
-        and (baseline is None or m + span <= baseline.start or m >= baseline.end)
-    ]
-    disjoint: list[float] = []
-    for m in blocks:
-        if not disjoint or m >= disjoint[-1] + span:
-            disjoint.append(m)
-    if not disjoint:
-        notes.append("no other minutes of the day to judge how usual the findings are")
-        return ()
-    spread = np.linspace(0, len(disjoint) - 1, min(REFERENCES, len(disjoint)))
-    windows = tuple(TimeRange(disjoint[round(i)], disjoint[round(i)] + span) for i in spread)
-    for window in windows:
-        _load_minute_files(store, day_dir, window, headers, notes)
-    return windows
+    covered = [TimeRange(m, m + 60.0) for m in sorted(logs & traces)]
+    # Files hold whole minutes: what to avoid ends at a minute boundary.
+    avoid = [TimeRange(_minute_floor(t0) - REFERENCE_GAP_S, _minute_ceil(t0 + REFERENCE_GAP_S))]
+    if baseline is not None:
+        avoid.append(TimeRange(baseline.start, _minute_ceil(baseline.end)))
+    return pick_references(FAULT_FILES_S, covered, avoid, REFERENCES)
+
+
+def _minute_ceil(ts: float) -> float:
+    return ts if ts % 60 == 0 else _minute_floor(ts) + 60.0
 
 
 def _minute_start(path: Path, t0: float) -> float:

@@ -25,6 +25,7 @@ from typing import Annotated
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from warroom.datasets.base import CaseSpec, GroundTruth, LoadedCase, read_csv_head
+from warroom.datasets.references import pick_references
 from warroom.errors import DatasetError, InputError
 from warroom.intake.files import load_json
 from warroom.model import EARLIEST_TIME, LATEST_TIME, Incident, TimeRange, time_problem
@@ -180,6 +181,10 @@ def _load(
             f"baseline: this issue's rows before the alert plus {borrowed} pre-alert row(s) of "
             "the scenario's other issues, moved to just before this issue"
         )
+    # The scenario's fault-free stretch and this issue's rows before the alert: other windows
+    # of them tell how usual a finding is (inside the baseline too; never over the window).
+    fault_free = [baseline, TimeRange(min(issue_range.start, window.start), window.start)]
+    references = pick_references(window.seconds, fault_free, [window])
     spec = CaseSpec(
         id=issue.case_id,
         incident=Incident(
@@ -193,6 +198,7 @@ def _load(
         truth=_truth(target),
         graph_edges=read_graph(issue.scenario_dir / "graph.csv"),
         notes=tuple(notes),
+        references=references,
     )
     return LoadedCase(spec, store, time.perf_counter() - started)
 

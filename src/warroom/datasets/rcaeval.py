@@ -40,6 +40,7 @@ from warroom.datasets.rcaeval_csv import (
     time_extent,
     to_seconds,
 )
+from warroom.datasets.references import pick_references
 from warroom.errors import DatasetError
 from warroom.experts.metrics import indicator_kind, resource_family
 from warroom.intake.prom_text import escape_label
@@ -188,7 +189,12 @@ def _load(case: RcaevalCase, store: TelemetryStore, inject: float, started: floa
     if truth is None:
         notes.append(f"folder {case.folder.parent.name!r} is not <service>_<fault>: no truth")
     incident = Incident(id=case.case_id, window=window, alert_time=inject)
-    spec = CaseSpec(case.case_id, incident, baseline, truth, notes=tuple(notes))
+    # The rows before the injection are fault-free: other windows of them tell how usual a
+    # finding is (they may lie inside the baseline; never over the incident window).
+    references = pick_references(window.seconds, [baseline] if baseline else [], [window])
+    spec = CaseSpec(
+        case.case_id, incident, baseline, truth, notes=tuple(notes), references=references
+    )
     return LoadedCase(spec, store, time.perf_counter() - started)
 
 

@@ -8,7 +8,7 @@ the median, so a flat baseline does not turn a small wobble into a huge score.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -37,6 +37,7 @@ PERSISTENCE_MIN_POINTS = 3
 # baseline stretches reach this share of it; fewer stretches than this cannot tell.
 HABIT_SHARE = 0.5
 MIN_HABIT_BLOCKS = 5
+HABIT_ID = "habit:"
 
 # Traffic volume (bytes, packets) follows load, so it is a symptom, not a saturated resource.
 # So is consumer lag: it grows whenever anything slows consumption (the consumer, or a store
@@ -104,6 +105,9 @@ class Deviation:
     peak_value: float
     peak_z: float
     onset: float | None
+    # Share of the baseline's own stretches that already reached half the deviation; peak_z is
+    # already discounted by it.
+    habit: float = 0.0
 
 
 def robust_scale(values: FloatArray) -> tuple[float, float]:
@@ -165,8 +169,8 @@ def deviation(
         dev = _deviation(base, test, direction)
         if dev is None:
             return None
-        return Deviation(
-            top - dev.baseline_median, dev.scale, top - dev.peak_value, dev.peak_z, dev.onset
+        return replace(
+            dev, baseline_median=top - dev.baseline_median, peak_value=top - dev.peak_value
         )
     if direction > 0 and _is_capacity_usage(series.name):
         # A disk at 98 % is full in a way 49 % -> 98 % "x2" does not say: score the headroom
@@ -175,8 +179,8 @@ def deviation(
         dev = _deviation(100.0 - base, headroom, -1, offset=1.0)
         if dev is None:
             return None
-        return Deviation(
-            100.0 - dev.baseline_median, dev.scale, 100.0 - dev.peak_value, dev.peak_z, dev.onset
+        return replace(
+            dev, baseline_median=100.0 - dev.baseline_median, peak_value=100.0 - dev.peak_value
         )
     return _deviation(base, test, direction)
 
@@ -210,9 +214,12 @@ def _deviation(
     over = np.flatnonzero(signed >= ONSET_Z)
     onset = float(test.times[over[0]]) if len(over) else None
     peak_z = float(signed[peak])
-    if peak_z >= ONSET_Z:
-        peak_z *= 1.0 - habit(t_base, center, scale, direction, int(finite.sum()), peak_z)
-    return Deviation(median, scale, float(test.values[peak]), peak_z, onset)
+    usual = (
+        habit(t_base, center, scale, direction, int(finite.sum()), peak_z)
+        if peak_z >= ONSET_Z
+        else 0.0
+    )
+    return Deviation(median, scale, float(test.values[peak]), peak_z * (1.0 - usual), onset, usual)
 
 
 def habit(
@@ -289,6 +296,7 @@ def _finding(
             f"window={window})"
         ),
     )
+    notes = (evidence, habit_evidence(s, dev.habit)) if dev.habit > 0 else (evidence,)
     return Finding(
         service=s.service,
         indicator=s.name,
@@ -297,5 +305,25 @@ def _finding(
         score=dev.peak_z * weight,
         onset=dev.onset,
         direction=1 if went_up else -1,
-        evidence=(evidence,),
+        evidence=notes,
     )
+
+
+def habit_evidence(s: Series, share: float) -> Evidence:
+    """The habit discount, said and kept as a value (experts.specificity reads it back so that a
+    reference window inside the baseline does not discount the same bursts a second time)."""
+    return Evidence(
+        id=f"{HABIT_ID}{s.service}:{s.name}",
+        statement=(
+            f"{s.service} {s.name}: {share:.0%} of the baseline's own stretches as long as the "
+            "window already reached half this deviation (its habit; score discounted by that share)"
+        ),
+        value=share,
+        unit="share",
+        source="experts.metrics.habit",
+    )
+
+
+def habit_share(f: Finding) -> float:
+    """The habit share a metric finding was already discounted by (0 when none)."""
+    return next((e.value for e in f.evidence if e.id.startswith(HABIT_ID)), 0.0)

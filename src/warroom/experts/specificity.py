@@ -10,6 +10,11 @@ those windows where it showed, and the evidence says so.
 Other windows may hold incidents of their own (a benchmark day is full of them): one window that
 shows the same finding is no proof of habit, so the discount grows with the share of windows,
 not with a single hit. Pure functions over findings, like the other experts.
+
+Metric findings arrive already discounted by their habit (experts.metrics: the share of the
+baseline's own stretches that reached half the deviation). Reference windows often lie inside
+that baseline, so both shares measure how usual the same rows are: the finding keeps the larger
+discount of the two, not their product (which would count the same bursts twice).
 """
 
 from __future__ import annotations
@@ -17,13 +22,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import replace
 
+from warroom.experts.metrics import habit_share
 from warroom.model import Evidence, Finding, Modality
 
 # A reference window "shows" a finding when it has the same (service, indicator) at this share
 # of the incident's score or more.
 COMPARABLE = 0.5
 # Findings these references can judge: the ones computed per window against one baseline.
-JUDGED = frozenset({Modality.LOG, Modality.TRACE})
+JUDGED = frozenset({Modality.LOG, Modality.TRACE, Modality.METRIC})
 
 
 def healthy_hits(finding: Finding, references: Sequence[Sequence[Finding]]) -> int:
@@ -68,4 +74,12 @@ def _discounted(f: Finding, hits: int, windows: int) -> Finding:
         unit="windows",
         source="experts.specificity.judge_specificity",
     )
-    return replace(f, score=f.score * (1.0 - share), evidence=(*f.evidence, note))
+    return replace(f, score=f.score * _kept(share, habit_share(f)), evidence=(*f.evidence, note))
+
+
+def _kept(share: float, already: float) -> float:
+    """The factor that leaves the finding discounted by the larger of `share` and the share it
+    was `already` discounted by (1 - max), not by both ((1 - a) * (1 - b))."""
+    if already <= 0.0 or already >= 1.0:
+        return 1.0 - share
+    return (1.0 - max(share, already)) / (1.0 - already)

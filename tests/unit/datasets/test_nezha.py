@@ -10,6 +10,7 @@ import pytest
 from warroom.datasets import nezha
 from warroom.datasets.base import service_of_pod
 from warroom.errors import DatasetError
+from warroom.model import TimeRange
 
 POD = "ts-foo-service-5dc8d4f9fd-46997"
 METRIC_HEADER = "Time,TimeStamp,PodName,CpuUsageRate(%),MemoryUsageRate(%)"
@@ -327,3 +328,20 @@ def test_metric_times_outside_the_range_are_counted_not_formatted(tmp_path: Path
     extent = loaded.store.extent("metrics")
     assert extent is not None and extent.end < 2e9
     assert any("3 without a readable time in 1970..3000" in n for n in loaded.spec.notes)
+
+
+def test_reference_blocks_start_on_whole_minutes_when_the_fault_does_not(tmp_path: Path) -> None:
+    # Minute files 09:00..09:59; a fault at 09:30:20: the gap ends at 09:40:20, so the blocks
+    # after it start at 09:41, 09:44, ... (files hold whole minutes), never at 09:40:20.
+    day = tmp_path / "2023-01-29"
+    for kind in ("log", "trace"):
+        (day / kind).mkdir(parents=True)
+        for minute in range(60):
+            (day / kind / f"09_{minute:02d}_{kind}.csv").write_text("x\n")
+    t0 = 1674984600.0 + 20.0
+    refs = nezha.reference_windows(day, t0, None)
+    assert [(r.start - 1674982800.0) / 60 for r in refs] == [0.0, 12.0, 44.0, 56.0]
+    assert all(r.seconds == nezha.FAULT_FILES_S for r in refs)
+    # A baseline ending mid-minute pushes the next block to the following whole minute.
+    inside = nezha.reference_windows(day, t0, TimeRange(1674982800.0, 1674982800.0 + 90.0))
+    assert (inside[0].start - 1674982800.0) / 60 == 2.0

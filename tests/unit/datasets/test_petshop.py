@@ -208,3 +208,15 @@ def test_borrowed_rows_never_move_before_1970(tmp_path: Path) -> None:
     assert loaded.spec.baseline is not None and loaded.spec.baseline.start >= 0
     extent = loaded.store.extent("metrics")
     assert extent is not None and extent.start >= 0
+
+
+def test_references_are_windows_of_the_fault_free_stretch_never_over_the_issue(
+    tmp_path: Path,
+) -> None:
+    spec = petshop.load_case(petshop.resolve_case(_scenario(tmp_path), None)).spec
+    window, baseline = spec.incident.window, spec.baseline
+    assert spec.references and baseline is not None
+    for ref in spec.references:
+        assert ref.seconds == window.seconds
+        assert ref.end <= window.start or ref.start >= window.end
+        assert baseline.start <= ref.start and ref.end <= baseline.end

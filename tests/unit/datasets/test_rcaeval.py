@@ -355,3 +355,12 @@ def test_repeated_span_ids_and_impossible_durations_are_counted(tmp_path: Path) 
         "traces.csv: skipped span row(s) 1 ending after 3000, 1 repeating an earlier span's ids"
         in notes
     )
+
+
+def test_references_are_windows_of_the_baseline_never_over_the_incident(case_root: Path) -> None:
+    spec = load_case(resolve_case(case_root, None)).spec
+    window, baseline = spec.incident.window, spec.baseline
+    assert spec.references and baseline is not None
+    for ref in spec.references:
+        assert ref.seconds == window.seconds and ref.end <= window.start
+        assert baseline.start <= ref.start and ref.end <= baseline.end
