@@ -83,6 +83,7 @@ def test_a_live_prometheus_gives_the_case_folders_answer_cached_and_replayable(
         assert check.exit_code == 0, check.output
         (probe,) = json.loads(check.stdout)
         assert probe["ok"] and probe["source"] == "prometheus" and probe["table"] == "metrics"
+        assert probe["version"].startswith("2.42")
     expected = _metrics_only_culprit(case)
     assert expected == case.truth.service  # the case is one metrics can solve
     assert isinstance(live["culprit"], dict) and live["culprit"]["service"] == expected

@@ -283,6 +283,7 @@ class Probe:
     rows: int = 0
     services: int = 0
     detail: str = ""
+    version: str = ""  # where the backend says (Prometheus' buildinfo)
 
 
 PROBE_WINDOW_S = 300.0
@@ -310,8 +311,18 @@ def _probe(source: Source, window: TimeRange, timeout_s: float) -> Probe:
     took = time.monotonic() - started
     services = len(set(batch.columns.get("service", [])))
     detail = "; ".join(batch.degraded)
+    asker = getattr(source, "version", None)  # an optional extra of some backends
+    version = asker(time.monotonic() + timeout_s) if callable(asker) else ""
     return Probe(
-        source.name, source.table, source.identity(), True, took, batch.rows, services, detail
+        source.name,
+        source.table,
+        source.identity(),
+        True,
+        took,
+        batch.rows,
+        services,
+        detail,
+        version,
     )
 
 
@@ -353,7 +364,7 @@ def sources_check(
     else:
         table = Table("source", "table", "state", "seconds", "rows", "services", "detail")
         for p in probes:
-            state = "[green]ok[/]" if p.ok else "[red]unreachable[/]"
+            state = f"[green]ok[/] {escape(p.version)}" if p.ok else "[red]unreachable[/]"
             row = (p.source, p.table, state, f"{p.seconds:.2f}", str(p.rows), str(p.services))
             table.add_row(*row, escape(p.detail))
         Console().print(table)

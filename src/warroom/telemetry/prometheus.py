@@ -338,6 +338,19 @@ class PrometheusSource:
             return None
         return found[0], fam.raw_name(metric, labels, found[1], self.scope)
 
+    def version(self, deadline: float) -> str:
+        """The server's version from /api/v1/status/buildinfo ("" when it does not say:
+        VictoriaMetrics and some proxies do not serve it)."""
+        try:
+            body = request_json(
+                self._http(), self.name, "GET", "/api/v1/status/buildinfo", deadline
+            )
+        except BackendError:
+            return ""
+        data = body.get("data") if isinstance(body, dict) else None
+        version = data.get("version") if isinstance(data, dict) else None
+        return str(version) if version else ""
+
     # --- HTTP --------------------------------------------------------------------------------
 
     def _ask(
