@@ -132,17 +132,14 @@ def _add_open_routes(app: FastAPI, repository: Any, workers: Any) -> None:
 
 
 async def bounded_body(request: Request, limit: int) -> bytes:
-    """The request body, refused with 413 past `limit` bytes (declared or streamed)."""
-    declared = request.headers.get("content-length")
-    if declared and declared.isdigit() and int(declared) > limit:
-        raise HTTPException(413, f"body over {limit} bytes")
-    chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise HTTPException(413, f"body over {limit} bytes")
-        chunks.append(chunk)
-    return b"".join(chunks)
+    """The request body, refused with 413 past `limit` bytes (declared or streamed): the
+    receiver's bounded read, its refusal as FastAPI's."""
+    from warroom.telemetry.otlp_receiver import Refused, read_body
+
+    try:
+        return await read_body(request, limit)
+    except Refused:
+        raise HTTPException(413, f"body over {limit} bytes") from None
 
 
 def _json_body_type(request: Request) -> str:
