@@ -6,8 +6,9 @@ persisted (rows = sent), exactly one investigation per group, the webhook's answ
 
 The investigations run the live runner against a Prometheus address where nothing listens: each
 fails its fetches at once and ends inconclusive, so the workers are busy with real pipeline
-runs on empty data, not with a fake. (Against a live backend an investigation takes longer and
-holds the GIL more; this bench does not measure that.)
+runs on empty data, not with a fake. Each investigation runs in a child process (see
+server/children.py), so its work does not hold the server's GIL; against a live backend an
+investigation takes longer, which this bench does not measure.
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ class StormResult:
     accepted: int
     persisted: int
     investigations: int
+    ended_during: int  # investigations that ran to an end while the storm was being sent
     ack_p50_ms: float
     ack_p99_ms: float
     ack_max_ms: float
@@ -106,6 +108,7 @@ def run_storm(
         accepted=len(latencies),
         persisted=counts[0],
         investigations=counts[1],
+        ended_during=counts[2],
         ack_p50_ms=round(statistics.median(ordered) * 1000, 1) if ordered else 0.0,
         ack_p99_ms=round(ordered[int(0.99 * (len(ordered) - 1))] * 1000, 1) if ordered else 0.0,
         ack_max_ms=round(ordered[-1] * 1000, 1) if ordered else 0.0,
@@ -171,9 +174,13 @@ def _send(
     return latencies, errors
 
 
-def _counts(app: Any) -> tuple[int, int]:
+def _counts(app: Any) -> tuple[int, int, int]:
+    from warroom.server.model import Status
+
     repository = app.state.service.repository
-    return repository.notifications_count(), repository.count()
+    waiting = repository.count(status=Status.queued) + repository.count(status=Status.running)
+    everything = repository.count()
+    return repository.notifications_count(), everything, everything - waiting
 
 
 def as_json(result: StormResult) -> dict[str, Any]:

@@ -119,6 +119,7 @@ def build(
     """The application, checked and wired, and where it listens; InputError for bad settings."""
     from warroom.server.alerts import Mapping
     from warroom.server.app import ServerSettings, create_app
+    from warroom.server.children import ChildRunner
     from warroom.server.repository import Repository, default_url
     from warroom.server.service import Service
     from warroom.server.workers import LiveRunner
@@ -138,7 +139,7 @@ def build(
     except ValidationError as err:
         raise InputError(f"config {config}: alerts: {err.errors()[0]['msg']}") from None
     repository = Repository(database or table.database or default_url(data_dir))
-    runner = LiveRunner(data_dir, config, urls)
+    runner = ChildRunner(LiveRunner(data_dir, config, urls))  # the webhook keeps the GIL
     service = Service(
         repository,
         runner,

@@ -67,6 +67,9 @@ class Service:
     def stop(self, timeout: float = 10.0) -> None:
         """Let running investigations end (up to `timeout`), then close everything."""
         self.workers.stop(timeout)
+        close_runner = getattr(self.workers.runner, "close", None)
+        if close_runner is not None:  # children still running are killed: a restart redoes them
+            close_runner()
         if self.notifier is not None:
             self.notifier.close(timeout)
         self.repository.close()
