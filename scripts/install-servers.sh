@@ -10,6 +10,7 @@ set -euo pipefail
 PACKAGES=(
     prometheus victoria-metrics prometheus-alertmanager prometheus-node-exporter
     redis-server postgresql nats-server stress-ng nftables chromium
+    prometheus-redis-exporter prometheus-postgres-exporter
 )
 
 installed() {
