@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import typer
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
@@ -23,6 +23,7 @@ from warroom.errors import InputError, WarroomError
 from warroom.intake.files import load_toml
 
 DEFAULT_DATA_DIR = Path(".warroom/server")
+Executor = Literal["local", "ray"]
 
 
 class ServerTable(BaseModel):
@@ -35,6 +36,8 @@ class ServerTable(BaseModel):
     database: str | None = None  # default: SQLite in the data dir
     workers: int = Field(default=2, ge=1, le=32)
     max_body_bytes: int = Field(default=1024 * 1024, ge=1024, le=64 * 1024 * 1024)
+    executor: Executor = "local"
+    ray_address: str | None = None
     notify: list[dict[str, Any]] = Field(default_factory=list)
 
 
@@ -81,6 +84,17 @@ def serve(
     insecure_no_auth: Annotated[
         bool, typer.Option(help="Serve without tokens (a trusted, private network only).")
     ] = False,
+    executor: Annotated[
+        str | None,
+        typer.Option(
+            help="Where investigations run: local (a child process each, the default) or ray "
+            "(Ray tasks: a local Ray, or the cluster at --ray-address; pip install 'warroom[ray]')."
+        ),
+    ] = None,
+    ray_address: Annotated[
+        str | None,
+        typer.Option(help="The Ray cluster for --executor ray ('auto', 'ray://head:10001')."),
+    ] = None,
     prometheus: live.PrometheusOption = None,
     loki: live.LokiOption = None,
     tempo: live.TempoOption = None,
@@ -94,8 +108,9 @@ def serve(
     urls = live.source_urls(prometheus, loki, tempo, jaeger, elasticsearch, received)
     try:
         server_app, listen = build(
-            config, host, port, data_dir, database, workers, public_url, insecure_no_auth, urls
-        )
+            config, host, port, data_dir, database, workers, public_url, insecure_no_auth, urls,
+            executor=executor, ray_address=ray_address,
+        )  # fmt: skip
     except WarroomError as err:
         fail(err)
         return
@@ -115,11 +130,12 @@ def build(
     public_url: str | None,
     insecure_no_auth: bool,
     urls: dict[str, str | None],
+    executor: str | None = None,
+    ray_address: str | None = None,
 ) -> tuple[Any, str]:
     """The application, checked and wired, and where it listens; InputError for bad settings."""
     from warroom.server.alerts import Mapping
     from warroom.server.app import ServerSettings, create_app
-    from warroom.server.children import ChildRunner
     from warroom.server.repository import Repository, default_url
     from warroom.server.service import Service
     from warroom.server.workers import LiveRunner
@@ -139,16 +155,35 @@ def build(
     except ValidationError as err:
         raise InputError(f"config {config}: alerts: {err.errors()[0]['msg']}") from None
     repository = Repository(database or table.database or default_url(data_dir))
-    runner = ChildRunner(LiveRunner(data_dir, config, urls))  # the webhook keeps the GIL
+    size = workers or table.workers
+    live_runner = LiveRunner(data_dir, config, urls)
+    runner = _runner(
+        live_runner, executor or table.executor, ray_address or table.ray_address, size
+    )
     service = Service(
-        repository,
-        runner,
-        mapping,
-        _notifier(table.notify, config),
-        workers or table.workers,
-        settings.public_url,
+        repository, runner, mapping, _notifier(table.notify, config), size, settings.public_url
     )
     return create_app(settings, service), listen
+
+
+def _runner(live_runner: Any, executor: str, ray_address: str | None, size: int) -> Any:
+    """Where each investigation runs: never in the server's own interpreter, whose GIL the
+    webhook needs to answer in milliseconds."""
+    if executor == "local":
+        if ray_address:
+            raise InputError("--ray-address needs --executor ray")
+        from warroom.server.children import ChildRunner
+
+        return ChildRunner(live_runner)
+    if executor == "ray":
+        from warroom.gym.parallel import import_ray
+        from warroom.server.ray_runner import RayRunner
+
+        import_ray()  # a missing ray is a one-line error now, not at the first page
+        runner = RayRunner(live_runner, address=ray_address, cpus=size)
+        runner.connect()  # here, in the main thread, before uvicorn takes the signals
+        return runner
+    raise InputError(f"--executor {executor!r}: give local or ray")
 
 
 def _notifier(targets: list[dict[str, Any]], config: Path | None) -> Any:
