@@ -176,7 +176,7 @@ def _runner(live_runner: Any, executor: str, ray_address: str | None, size: int)
 
         return ChildRunner(live_runner)
     if executor == "ray":
-        from warroom.gym.parallel import import_ray
+        from warroom.optional import import_ray
         from warroom.server.ray_runner import RayRunner
 
         import_ray()  # a missing ray is a one-line error now, not at the first page

@@ -23,16 +23,13 @@ import signal
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor, as_completed
 from concurrent.futures.process import BrokenProcessPool
-from types import ModuleType
 from typing import Any, Protocol, TypeVar
 
-from warroom.errors import InputError, WarroomError
+from warroom.errors import WarroomError
+from warroom.optional import import_ray
 
 T = TypeVar("T")
 R = TypeVar("R")
-
-RAY_HINT = "the ray executor needs ray: pip install 'warroom[ray]'"
-
 
 class WorkerDied(WarroomError):
     """A worker process ended without returning its result."""
@@ -139,15 +136,6 @@ class RayRunner:
 
 def _apply(fn: Callable[[T], R], item: T) -> R:
     return fn(item)
-
-
-def import_ray() -> ModuleType:
-    """The ray module, or an InputError naming the extra to install."""
-    try:
-        import ray
-    except ImportError as exc:
-        raise InputError(RAY_HINT) from exc
-    return ray
 
 
 def make_runner(workers: int = 1, ray: bool = False, address: str | None = None) -> CaseRunner:

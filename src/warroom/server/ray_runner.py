@@ -19,7 +19,7 @@ from __future__ import annotations
 import threading
 from typing import Any
 
-from warroom.gym.parallel import import_ray
+from warroom.optional import import_ray
 from warroom.server.children import DEFAULT_TIMEOUT_S
 from warroom.server.model import InvestigationRecord, Status
 from warroom.server.workers import Outcome, Runner
