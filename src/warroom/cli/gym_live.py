@@ -1,0 +1,154 @@
+"""`warroom gym live`: the live chaos gym on the command line (gym/live/).
+
+    warroom gym live --episodes 6 --seed 0 [--faults cpu-hog,cache-down] [--json]
+    warroom gym live --cleanup          # what a killed run left: processes, nft rules, cgroups
+
+Brings the stack up on 127.0.0.1 (ports from --base-port), warms it up, runs the episodes,
+prints the simulated gym's measures and writes everything (results.json, one case folder per
+episode, every process's log) under the run folder. Needs root for cgroups and nftables; the
+faults that need them are refused with the reason when they are not available.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import time
+from pathlib import Path
+from types import FrameType
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+
+from warroom.cli.common import console, fail, gym_app
+from warroom.errors import WarroomError
+
+WARM_UP_S = 120.0  # load before the first episode: every baseline needs healthy history
+
+
+@gym_app.command("live")
+def gym_live(
+    episodes: Annotated[int, typer.Option(min=1, max=200, help="How many episodes.")] = 3,
+    seed: Annotated[int, typer.Option(help="Seed of the episodes' faults and targets.")] = 0,
+    faults: Annotated[
+        str | None,
+        typer.Option(help="Comma-separated fault kinds to draw from (default: every live one)."),
+    ] = None,
+    base_port: Annotated[
+        int, typer.Option(min=1024, max=60000, help="First of the ports the gym listens on.")
+    ] = 18000,
+    run_dir: Annotated[
+        Path | None,
+        typer.Option("--run-dir", help="Where logs, cases and results go (default under /tmp)."),
+    ] = None,
+    warm_up: Annotated[
+        float, typer.Option(min=0, max=3600, help="Seconds of load before the first episode.")
+    ] = WARM_UP_S,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the results as JSON.")] = False,
+    cleanup: Annotated[
+        bool, typer.Option("--cleanup", help="Undo what a killed run left, then exit.")
+    ] = False,
+) -> None:
+    """Break a real shop on this machine, let `warroom serve` investigate each page, score it."""
+    from warroom.gym.live.contracts import Layout
+    from warroom.gym.live.stack import cleanup as undo
+
+    folder = (run_dir or Path("/tmp") / f"warroom-gym-live-{base_port}").resolve()
+    if cleanup:
+        done = undo(folder)
+        console.print("\n".join(done) if done else f"nothing to clean up in {folder}")
+        return
+    try:
+        results = _run(folder, Layout(base_port), episodes, seed, faults, warm_up)
+    except WarroomError as err:
+        fail(err)
+        return
+    summary = _summary(results)
+    (folder / "results.json").write_text(json.dumps(summary, indent=1, default=str))
+    if as_json:
+        print(json.dumps(summary, indent=1, default=str))
+    else:
+        _print(summary, folder)
+
+
+def _run(
+    folder: Path, layout: Any, count: int, seed: int, kinds: str | None, warm_up: float
+) -> list[Any]:
+    from warroom.gym.live import registry
+    from warroom.gym.live.episodes import plan_episodes, run_episode
+    from warroom.gym.live.processes import StackError
+    from warroom.gym.live.stack import Stack
+
+    if (folder / "pids.json").exists():
+        raise StackError(f"{folder} holds a running or killed gym: warroom gym live --cleanup")
+    plans = plan_episodes(count, seed, [k for k in (kinds or "").split(",") if k])
+    folder.mkdir(parents=True, exist_ok=True)
+    undo = registry.Registry(folder)
+    previous = signal.signal(signal.SIGTERM, _as_interrupt)  # a TERM cleans up like Ctrl-C
+    results = []
+    try:
+        with Stack(folder, layout) as stack:
+            console.print(f"live gym up in {folder}; warming up {warm_up:.0f} s", soft_wrap=True)
+            time.sleep(warm_up)
+            for plan in plans:
+                result = run_episode(stack, plan, undo, folder / "cases", _say)
+                console.print(_line(result), soft_wrap=True)
+                results.append(result)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+        left = registry.cleanup(folder)
+        if left:
+            console.print("cleaned up: " + "; ".join(left), soft_wrap=True)
+    return results
+
+
+def _as_interrupt(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt
+
+
+def _say(text: str) -> None:
+    console.print(f"[dim]{text}[/]", soft_wrap=True)
+
+
+def _line(result: Any) -> str:
+    score, plan = result.score, result.plan
+    named = score.top[0][0] if score.top else "-"
+    verdict = (
+        ("false alarm" if score.false_alarm else "ok")
+        if plan.is_control
+        else f"rank {score.rank or '-'}"
+    )
+    paged = f"paged ({result.alert})" if result.paged else "not paged: asked"
+    return (
+        f"{plan.id}: {paged}, named {named} at {score.confidence:.2f}: {verdict}; "
+        f"page {result.seconds_to_page}s, report {result.seconds_to_report}s"
+    )
+
+
+def _summary(results: list[Any]) -> dict[str, Any]:
+    from warroom.gym.scoring import summarize
+
+    scores = [r.score for r in results]
+    out = summarize(scores)
+    out["episodes"] = [r.to_json() for r in results]
+    out["paged"] = sum(r.paged for r in results)
+    return out
+
+
+MEASURES = ("cases", "AC@1", "AC@3", "fault_type", "path", "false_alarm", "mean_seconds")
+
+
+def _print(summary: dict[str, Any], folder: Path) -> None:
+    table = Table(title="live gym (seconds: page to report)")
+    for column in ("fault", *MEASURES):
+        table.add_column(column)
+    for fault, row in summary["by_fault"].items():
+        table.add_row(fault, *(_cell(row.get(m)) for m in MEASURES))
+    table.add_row("all", *(_cell(summary.get(m)) for m in MEASURES))
+    console.print(table)
+    console.print(f"results: {folder / 'results.json'}; cases: {folder / 'cases'}")
+
+
+def _cell(value: Any) -> str:
+    return "-" if value is None else f"{value:g}" if isinstance(value, float) else str(value)
