@@ -92,6 +92,14 @@ class Cgroup:
         self.name = name
         self.paths = {c: folder / name for c, folder in parent_dirs().items()}
 
+    @classmethod
+    def at(cls, name: str, paths: dict[str, Path]) -> Cgroup:
+        """The group at known directories (controller -> path), as a registry recorded them."""
+        group = cls.__new__(cls)
+        group.name = name
+        group.paths = dict(paths)
+        return group
+
     def __repr__(self) -> str:
         return f"Cgroup({self.name!r})"
 
