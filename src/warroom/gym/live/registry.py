@@ -91,6 +91,20 @@ class Registry:
     def forget_file(self, path: Path) -> None:
         self._remove("files", lambda e: e == str(Path(path).resolve()))
 
+    def end_child(self, pid: int) -> str:
+        """Kill a registered child now (as cleanup would) and forget it; what was done."""
+        entry = next((e for e in self.entries().get("children", []) if e["pid"] == pid), None)
+        done = _kill(entry) if entry is not None else ""
+        self.forget_child(pid)
+        return done
+
+    def continue_stopped(self, pid: int) -> str:
+        """SIGCONT a registered stopped process now and forget it; what was done."""
+        entry = next((e for e in self.entries().get("stopped", []) if e["pid"] == pid), None)
+        done = _continue(entry) if entry is not None else ""
+        self.forget_stopped(pid)
+        return done
+
     def entries(self) -> Entries:
         """Everything registered now."""
         with self._locked():
