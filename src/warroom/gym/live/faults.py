@@ -670,8 +670,17 @@ class _Watch:
 
 def _redis_answers(port: int, within_s: float) -> bool:
     import redis
+    from redis.backoff import NoBackoff
+    from redis.retry import Retry
 
-    client = redis.Redis(host=HOST, port=port, socket_timeout=1, socket_connect_timeout=1)
+    # no retries inside a PING (redis-py's default turns a 1 s timeout into ~10 s): we poll
+    client = redis.Redis(
+        host=HOST,
+        port=port,
+        socket_timeout=1,
+        socket_connect_timeout=1,
+        retry=Retry(NoBackoff(), 0),
+    )
     deadline = time.monotonic() + within_s
     while time.monotonic() < deadline:
         with contextlib.suppress(redis.RedisError):
