@@ -101,6 +101,9 @@ class Stack:
         self.settings: dict[str, ServiceSettings] = {}
         self._cgroups: dict[str, Any] = {}
         self._use_cgroups = cgroups
+        from warroom.gym.live.registry import Registry
+
+        self.registry = Registry(self.run_dir)  # what a crashed run must undo (cgroups, mounts)
         self._restarting: set[str] = set()
         self._lock = threading.RLock()
         self._stop = threading.Event()
@@ -229,10 +232,9 @@ class Stack:
                     with contextlib.suppress(Exception):
                         self.processes[name].stop()
             self.postgres.stop()
-            for group in self._cgroups.values():
-                with contextlib.suppress(Exception):
-                    group.remove()
             self._cgroups.clear()
+            for undone in self.registry.cleanup():  # cgroups, the volume, faults' leftovers
+                log.info("cleanup: %s", undone)
             with contextlib.suppress(OSError):
                 (self.run_dir / "pids.json").unlink()
 
@@ -277,8 +279,7 @@ class Stack:
             dsn = self.postgres.dsn(port=self.layout.edge_port(service, "postgres"))
         labels = ""
         if service == "shipping":
-            labels = str(self.run_dir / "volumes" / "shipping")
-            Path(labels).mkdir(parents=True, exist_ok=True)
+            labels = str(self._labels_volume())
         return ServiceConfig(
             service=service,
             port=self.layout.port(service),
@@ -291,6 +292,17 @@ class Stack:
             settings=self.settings.get(service, ServiceSettings()),
         )
 
+    def _labels_volume(self) -> Path:
+        """Shipping's small tmpfs, mounted before shipping starts (mounting it only when a
+        disk-full fault comes would make the filesystem series jump at the injection)."""
+        path = self.run_dir / "volumes" / "shipping"
+        if self._use_cgroups and not path.is_mount():  # root: the same needs as cgroups
+            from warroom.gym.live.faults import mount_volume
+
+            mount_volume(path, LABELS_MIB, self.registry)
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+
     def _confine(self, service: str, pid: int) -> None:
         """The service's cgroup, as a container's: a CPU quota and a memory limit."""
         if not self._use_cgroups:
@@ -302,6 +314,7 @@ class Stack:
             group.create()
             group.set_cpu_limit(CPU_CORES)
             group.set_memory_limit(MEMORY_MIB * 1024 * 1024)
+            self.registry.add_cgroup(group)
             self._cgroups[service] = group
         self._cgroups[service].add(pid)
 
@@ -364,7 +377,8 @@ class Stack:
             volumes.write_text(json.dumps({"shipping": str(self.run_dir / "volumes" / "shipping")}))
             cgroup = [sys.executable, "-m", "warroom.gym.live.exporter",
                       "--port", str(self.layout.port("cgroup-exporter")),
-                      "--volumes", str(volumes)]  # fmt: skip
+                      "--volumes", str(volumes),
+                      "--cgroup-prefix", f"{self.layout.base_port}-"]  # fmt: skip
             self._start("cgroup-exporter", cgroup, ready=f"{self.url('cgroup-exporter')}/metrics")
 
     def _start_prometheus(self) -> None:
