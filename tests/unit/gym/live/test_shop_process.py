@@ -64,4 +64,4 @@ def test_a_service_serves_until_sigterm_and_exits_cleanly(tmp_path: Path) -> Non
     messages = [
         json.loads(line)["message"] for line in Path(config.log_path).read_text().splitlines()
     ]
-    assert "shipping v1 listening on %d" % port in messages and "shipping shutting down" in messages
+    assert f"shipping v1 listening on {port}" in messages and "shipping shutting down" in messages
