@@ -1,0 +1,1 @@
+"""Infrastructure code readers: Kubernetes, Compose, Terraform, CloudFormation."""

@@ -1,0 +1,148 @@
+"""Read a folder of infrastructure code into one IacGraph.
+
+    graph = read_iac(Path("deploy/"))
+
+Each file goes to the reader its content calls for: YAML documents with apiVersion and kind
+are Kubernetes manifests, a top-level `services:` mapping is a Compose file, *.tf is
+Terraform, *.tfstate its state, and AWSTemplateFormatVersion or `Type: AWS::...` resources a
+CloudFormation template. A file that does not parse becomes a problem naming its line; the
+rest of the folder is still read. A folder with nothing to read is an InputError.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from warroom.errors import InputError
+from warroom.topology.iac.kubernetes import YamlFile, is_manifest, read_manifests
+from warroom.topology.iac.model import IacGraph, LineList, LineMap, merge
+
+YAML_SUFFIXES = {".yaml", ".yml"}
+_SKIPPED_DIRS = {"node_modules", "vendor", "__pycache__"}  # plus every hidden folder
+_MAX_BYTES = 20 << 20  # larger files are data, not infrastructure code
+_CFN_MARK = re.compile(r"AWSTemplateFormatVersion|[\"']?Type[\"']?\s*:\s*[\"']?AWS::")
+
+
+class _LineLoader(yaml.SafeLoader):
+    """A SafeLoader whose mappings and sequences remember their lines (LineMap, LineList)."""
+
+
+def _construct_map(loader: _LineLoader, node: yaml.MappingNode) -> Iterator[LineMap]:
+    data = LineMap()
+    data.line = node.start_mark.line + 1
+    yield data  # first, so recursive (anchored) structures resolve like SafeLoader's
+    data.update(loader.construct_mapping(node))
+    data.lines = {
+        loader.construct_object(key, deep=True): key.start_mark.line + 1 for key, _ in node.value
+    }
+
+
+def _construct_seq(loader: _LineLoader, node: yaml.SequenceNode) -> Iterator[LineList]:
+    data = LineList()
+    data.line = node.start_mark.line + 1
+    yield data
+    data.extend(loader.construct_sequence(node))
+    data.lines = [item.start_mark.line + 1 for item in node.value]
+
+
+_LineLoader.add_constructor("tag:yaml.org,2002:map", _construct_map)
+_LineLoader.add_constructor("tag:yaml.org,2002:seq", _construct_seq)
+
+
+def yaml_documents(text: str, path: str) -> list[Any]:
+    """Every document of a YAML text with lines kept; InputError naming path:line if it
+    does not parse."""
+    try:
+        return [doc for doc in yaml.load_all(text, Loader=_LineLoader) if doc is not None]
+    except yaml.MarkedYAMLError as err:
+        mark = err.problem_mark or err.context_mark
+        line = f":{mark.line + 1}" if mark is not None else ""
+        raise InputError(f"{path}{line}: not valid YAML: {err.problem or err}") from err
+    except yaml.YAMLError as err:
+        raise InputError(f"{path}: not valid YAML: {err}") from err
+
+
+def read_iac(folder: Path) -> IacGraph:
+    """The components and declared edges of every infrastructure file under `folder`."""
+    if not folder.is_dir():
+        raise InputError(f"not a folder: {folder}")
+    reading = _Reading()
+    for path in _files(folder):
+        reading.read(path)
+    graph = reading.graph()
+    if not reading.recognised:
+        found = "; ".join(graph.problems) or "no Kubernetes, Compose, Terraform or CloudFormation"
+        raise InputError(f"no infrastructure code in DIR: {folder} ({found})")
+    return graph
+
+
+def _files(folder: Path) -> Iterator[Path]:
+    """The folder's files in a stable order, hidden and dependency folders left out."""
+    for root, dirs, names in os.walk(folder):
+        dirs[:] = sorted(d for d in dirs if not d.startswith(".") and d not in _SKIPPED_DIRS)
+        for name in sorted(names):
+            yield Path(root) / name
+
+
+class _Reading:
+    """What the files of one folder gave so far; manifests are read together at the end (a
+    ConfigMap in one file feeds a Deployment in another)."""
+
+    def __init__(self) -> None:
+        self.manifests: list[YamlFile] = []
+        self.graphs: list[IacGraph] = []
+        self.problems: list[str] = []
+        self.recognised = 0
+
+    def read(self, path: Path) -> None:
+        """Read one file if it is infrastructure code; a parse error becomes a problem."""
+        suffix = path.suffix.lower()
+        if suffix not in YAML_SUFFIXES | {".json"} or _too_big(path):
+            return
+        try:
+            text = path.read_text(encoding="utf-8")
+            self._read_yaml(text, str(path))
+        except (OSError, UnicodeDecodeError) as err:
+            self.problems.append(f"{path}: unreadable: {err}")
+        except InputError as err:
+            self.problems.append(str(err))
+
+    def _read_yaml(self, text: str, path: str) -> None:
+        if not text.strip():
+            return
+        documents = yaml_documents(text, path)
+        if any(is_manifest(doc) for doc in documents):
+            self.manifests.append(YamlFile(path, documents))
+            self.recognised += 1
+
+    def graph(self) -> IacGraph:
+        """The merged graph of everything read, with the problems met."""
+        graphs = list(self.graphs)
+        if self.manifests:
+            graphs.append(read_manifests(self.manifests))
+        merged = merge(graphs)
+        return IacGraph(
+            merged.components, merged.edges, merged.unknown_kinds, self.problems + merged.problems
+        )
+
+
+def _too_big(path: Path) -> bool:
+    try:
+        return path.stat().st_size > _MAX_BYTES
+    except OSError:
+        return False
+
+
+def json_document(text: str, path: str) -> Any:
+    """A JSON text parsed; InputError naming path:line when it does not parse."""
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as err:
+        raise InputError(f"{path}:{err.lineno}: not valid JSON: {err.msg}") from err
