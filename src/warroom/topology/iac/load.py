@@ -21,6 +21,7 @@ from typing import Any
 import yaml
 
 from warroom.errors import InputError
+from warroom.topology.iac.compose import is_compose, read_compose
 from warroom.topology.iac.kubernetes import YamlFile, is_manifest, read_manifests
 from warroom.topology.iac.model import IacGraph, LineList, LineMap, merge
 
@@ -120,6 +121,9 @@ class _Reading:
         documents = yaml_documents(text, path)
         if any(is_manifest(doc) for doc in documents):
             self.manifests.append(YamlFile(path, documents))
+            self.recognised += 1
+        elif len(documents) == 1 and is_compose(documents[0]):
+            self.graphs.append(read_compose(path, documents[0]))
             self.recognised += 1
 
     def graph(self) -> IacGraph:
