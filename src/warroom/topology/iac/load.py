@@ -24,8 +24,16 @@ from warroom.errors import InputError
 from warroom.topology.iac.compose import is_compose, read_compose
 from warroom.topology.iac.kubernetes import YamlFile, is_manifest, read_manifests
 from warroom.topology.iac.model import IacGraph, LineList, LineMap, merge
+from warroom.topology.iac.terraform import (
+    HclFile,
+    module_folder,
+    parse_hcl,
+    read_module,
+    read_state,
+)
 
 YAML_SUFFIXES = {".yaml", ".yml"}
+_SUFFIXES = YAML_SUFFIXES | {".json", ".tf", ".tfstate"}
 _SKIPPED_DIRS = {"node_modules", "vendor", "__pycache__"}  # plus every hidden folder
 _MAX_BYTES = 20 << 20  # larger files are data, not infrastructure code
 _CFN_MARK = re.compile(r"AWSTemplateFormatVersion|[\"']?Type[\"']?\s*:\s*[\"']?AWS::")
@@ -98,6 +106,7 @@ class _Reading:
 
     def __init__(self) -> None:
         self.manifests: list[YamlFile] = []
+        self.modules: dict[str, list[HclFile]] = {}
         self.graphs: list[IacGraph] = []
         self.problems: list[str] = []
         self.recognised = 0
@@ -105,19 +114,29 @@ class _Reading:
     def read(self, path: Path) -> None:
         """Read one file if it is infrastructure code; a parse error becomes a problem."""
         suffix = path.suffix.lower()
-        if suffix not in YAML_SUFFIXES | {".json"} or _too_big(path):
+        if suffix not in _SUFFIXES or _too_big(path):
             return
         try:
             text = path.read_text(encoding="utf-8")
-            self._read_yaml(text, str(path))
+            self._read_text(text, str(path), suffix)
         except (OSError, UnicodeDecodeError) as err:
             self.problems.append(f"{path}: unreadable: {err}")
         except InputError as err:
             self.problems.append(str(err))
 
-    def _read_yaml(self, text: str, path: str) -> None:
+    def _read_text(self, text: str, path: str, suffix: str) -> None:
         if not text.strip():
             return
+        if suffix == ".tf":
+            self.modules.setdefault(module_folder(path), []).append(parse_hcl(path, text))
+            self.recognised += 1
+        elif suffix == ".tfstate":
+            self.graphs.append(read_state(path, text))
+            self.recognised += 1
+        else:
+            self._read_yaml(text, path)
+
+    def _read_yaml(self, text: str, path: str) -> None:
         documents = yaml_documents(text, path)
         if any(is_manifest(doc) for doc in documents):
             self.manifests.append(YamlFile(path, documents))
@@ -129,6 +148,7 @@ class _Reading:
     def graph(self) -> IacGraph:
         """The merged graph of everything read, with the problems met."""
         graphs = list(self.graphs)
+        graphs.extend(read_module(files) for files in self.modules.values())
         if self.manifests:
             graphs.append(read_manifests(self.manifests))
         merged = merge(graphs)
