@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -21,6 +20,7 @@ from typing import Any
 import yaml
 
 from warroom.errors import InputError
+from warroom.topology.iac.cloudformation import is_template, read_template
 from warroom.topology.iac.compose import is_compose, read_compose
 from warroom.topology.iac.kubernetes import YamlFile, is_manifest, read_manifests
 from warroom.topology.iac.model import IacGraph, LineList, LineMap, merge
@@ -33,10 +33,9 @@ from warroom.topology.iac.terraform import (
 )
 
 YAML_SUFFIXES = {".yaml", ".yml"}
-_SUFFIXES = YAML_SUFFIXES | {".json", ".tf", ".tfstate"}
+_SUFFIXES = YAML_SUFFIXES | {".json", ".template", ".tf", ".tfstate"}
 _SKIPPED_DIRS = {"node_modules", "vendor", "__pycache__"}  # plus every hidden folder
 _MAX_BYTES = 20 << 20  # larger files are data, not infrastructure code
-_CFN_MARK = re.compile(r"AWSTemplateFormatVersion|[\"']?Type[\"']?\s*:\s*[\"']?AWS::")
 
 
 class _LineLoader(yaml.SafeLoader):
@@ -133,7 +132,10 @@ class _Reading:
         elif suffix == ".tfstate":
             self.graphs.append(read_state(path, text))
             self.recognised += 1
-        else:
+        elif is_template(text) and (template := read_template(path, text)) is not None:
+            self.graphs.append(template)
+            self.recognised += 1
+        elif suffix != ".template":
             self._read_yaml(text, path)
 
     def _read_yaml(self, text: str, path: str) -> None:

@@ -407,7 +407,7 @@ class _CloudGraph:
                 continue
             target = self.by[ref.target]
             registers = target.kind == "load-balancer" and bool(_REGISTERS & set(_norm(ref.attr)))
-            via = _via(ref)
+            via = f"registers with {ref.target} in {ref.attr}" if registers else _via(ref)
             for owner in self.owners(resource.address) - {ref.target}:
                 caller, callee = (ref.target, owner) if registers else (owner, ref.target)
                 yield DeclaredEdge(caller, callee, via, ref.source)
@@ -425,8 +425,13 @@ class _CloudGraph:
         }
 
     def _security_rules(self, resource: CloudResource) -> Iterator[DeclaredEdge]:
-        """Members of the peer group may reach members of the group it opens to."""
+        """Members of the peer group may reach members of the group it opens to (once per
+        rule: a rule that names its peer twice is still one way in)."""
+        done: set[tuple[str, str, bool]] = set()
         for group, peer, egress, ref in self._rules(resource):
+            if (group, peer, egress) in done:
+                continue
+            done.add((group, peer, egress))
             via = f"security group {group} {'egress to' if egress else 'ingress from'} {peer}"
             sources, targets = self.members(peer), self.members(group)
             if egress:
