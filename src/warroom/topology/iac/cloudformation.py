@@ -21,7 +21,7 @@ import yaml
 
 from warroom.errors import InputError
 from warroom.topology.iac.model import IacGraph, Kind, count_unknown
-from warroom.topology.iac.terraform import CloudResource, Ref, Role, cloud_graph
+from warroom.topology.iac.terraform import IAC_HINT, CloudResource, Ref, Role, cloud_graph
 
 _CFN_KINDS: dict[Kind, str] = {
     "service": """
@@ -118,8 +118,10 @@ def read_template(path: str, text: str) -> IacGraph | None:
 
 
 def _parse(path: str, text: str) -> Any:
-    import cfn_flip
-
+    try:
+        import cfn_flip
+    except ImportError as err:
+        raise InputError(f"{path}: reading CloudFormation needs cfn-flip: {IAC_HINT}") from err
     if text.lstrip().startswith("{"):
         try:
             return cfn_flip.load_json(text)

@@ -86,8 +86,11 @@ def read_iac(folder: Path) -> IacGraph:
         reading.read(path)
     graph = reading.graph()
     if not reading.recognised:
-        found = "; ".join(graph.problems) or "no Kubernetes, Compose, Terraform or CloudFormation"
-        raise InputError(f"no infrastructure code in DIR: {folder} ({found})")
+        found = "; ".join(graph.problems) or (
+            f"{reading.looked_at} YAML, JSON, .tf or .tfstate files, none of them Kubernetes "
+            "manifests, a Compose file, Terraform or a CloudFormation template"
+        )
+        raise InputError(f"no infrastructure code in {folder}: {found}")
     return graph
 
 
@@ -109,12 +112,14 @@ class _Reading:
         self.graphs: list[IacGraph] = []
         self.problems: list[str] = []
         self.recognised = 0
+        self.looked_at = 0
 
     def read(self, path: Path) -> None:
         """Read one file if it is infrastructure code; a parse error becomes a problem."""
         suffix = path.suffix.lower()
         if suffix not in _SUFFIXES or _too_big(path):
             return
+        self.looked_at += 1
         try:
             text = path.read_text(encoding="utf-8")
             self._read_text(text, str(path), suffix)
@@ -139,7 +144,10 @@ class _Reading:
             self._read_yaml(text, path)
 
     def _read_yaml(self, text: str, path: str) -> None:
-        documents = yaml_documents(text, path)
+        if path.lower().endswith(".json"):
+            documents = _json_documents(text, path)
+        else:
+            documents = yaml_documents(text, path)
         if any(is_manifest(doc) for doc in documents):
             self.manifests.append(YamlFile(path, documents))
             self.recognised += 1
@@ -166,9 +174,14 @@ def _too_big(path: Path) -> bool:
         return False
 
 
-def json_document(text: str, path: str) -> Any:
-    """A JSON text parsed; InputError naming path:line when it does not parse."""
+def _json_documents(text: str, path: str) -> list[Any]:
+    """A JSON file checked as JSON (YAML would take `"A": }`), then read with lines kept
+    through the YAML loader when it can (JSON indented with tabs is not YAML)."""
     try:
-        return json.loads(text)
+        data = json.loads(text)
     except json.JSONDecodeError as err:
         raise InputError(f"{path}:{err.lineno}: not valid JSON: {err.msg}") from err
+    try:
+        return yaml_documents(text, path)
+    except InputError:
+        return [data]

@@ -120,6 +120,7 @@ _ALIAS_KEYS = [
     "table_name",
 ]
 _REF = re.compile(r"(?<![\w.])((?:module\.[\w-]+\.)?[a-z][a-z0-9]*_[a-z0-9_]+)\.([A-Za-z_][\w-]*)")
+IAC_HINT = "pip install 'warroom[iac]'"
 _BLOCK = re.compile(r"^(resource|data|module|output|variable|locals|provider|terraform)\b", re.M)
 
 
@@ -135,8 +136,10 @@ class HclFile:
 
 def parse_hcl(path: str, text: str) -> HclFile:
     """A .tf file parsed with python-hcl2; InputError naming path:line when it does not."""
-    import hcl2
-
+    try:
+        import hcl2
+    except ImportError as err:
+        raise InputError(f"{path}: reading Terraform needs python-hcl2: {IAC_HINT}") from err
     try:
         options = getattr(hcl2, "SerializationOptions", None)
         if options is not None:  # python-hcl2 >= 7 quotes strings unless told not to
