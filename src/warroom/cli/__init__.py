@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import sys
 
-from warroom.cli import bench, gym, incident, live, serve, tools  # noqa: F401 (register commands)
+from warroom.cli import bench, gym, incident, live, serve, tools, topology  # noqa: F401 (register commands)
 from warroom.cli.common import app, bench_app, console
 from warroom.cli.receive import register as register_receive
 from warroom.errors import WarroomError
@@ -20,6 +20,7 @@ register_receive(app)  # `warroom receive`: the OTLP/HTTP receiver (cli/receive.
 serve.register()  # `warroom serve`
 live.register(app)  # `warroom sources check`
 live.register_bench(bench_app)  # `warroom bench live`
+topology.register(app)  # `warroom topology show --iac DIR` (cli/topology.py)
 
 
 def main() -> None:
