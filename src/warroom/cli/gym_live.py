@@ -24,7 +24,7 @@ from rich.table import Table
 from warroom.cli.common import console, fail, gym_app
 from warroom.errors import WarroomError
 
-WARM_UP_S = 120.0  # load before the first episode: every baseline needs healthy history
+WARM_UP_S = 300.0  # load before the first episode: its window and the history before it
 
 
 @gym_app.command("live")
@@ -45,6 +45,18 @@ def gym_live(
     warm_up: Annotated[
         float, typer.Option(min=0, max=3600, help="Seconds of load before the first episode.")
     ] = WARM_UP_S,
+    quiet: Annotated[
+        float, typer.Option(min=10, max=3600, help="Seconds of calm before each injection.")
+    ] = 90.0,
+    page_wait: Annotated[
+        float,
+        typer.Option(
+            min=20,
+            max=3600,
+            help="Seconds to wait for a page (and a control's window) before "
+            "asking about the frontend instead.",
+        ),
+    ] = 180.0,
     as_json: Annotated[bool, typer.Option("--json", help="Print the results as JSON.")] = False,
     cleanup: Annotated[
         bool, typer.Option("--cleanup", help="Undo what a killed run left, then exit.")
@@ -59,8 +71,11 @@ def gym_live(
         done = undo(folder)
         console.print("\n".join(done) if done else f"nothing to clean up in {folder}")
         return
+    from warroom.gym.live.episodes import Timing
+
+    timing = Timing(quiet_s=quiet, page_wait_s=page_wait, control_s=min(page_wait, 150.0))
     try:
-        results = _run(folder, Layout(base_port), episodes, seed, faults, warm_up)
+        results = _run(folder, Layout(base_port), episodes, seed, faults, warm_up, timing)
     except WarroomError as err:
         fail(err)
         return
@@ -73,7 +88,13 @@ def gym_live(
 
 
 def _run(
-    folder: Path, layout: Any, count: int, seed: int, kinds: str | None, warm_up: float
+    folder: Path,
+    layout: Any,
+    count: int,
+    seed: int,
+    kinds: str | None,
+    warm_up: float,
+    timing: Any,
 ) -> list[Any]:
     from warroom.gym.live import registry
     from warroom.gym.live.episodes import plan_episodes, run_episode
@@ -92,7 +113,7 @@ def _run(
             console.print(f"live gym up in {folder}; warming up {warm_up:.0f} s", soft_wrap=True)
             time.sleep(warm_up)
             for plan in plans:
-                result = run_episode(stack, plan, undo, folder / "cases", _say)
+                result = run_episode(stack, plan, undo, folder / "cases", _say, timing)
                 console.print(_line(result), soft_wrap=True)
                 results.append(result)
     finally:

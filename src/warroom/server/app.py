@@ -232,6 +232,7 @@ def _brief(record: InvestigationRecord) -> dict[str, Any]:
         "service": request.service,
         "window": {"start": request.start, "end": request.end},
         "alert_time": request.alert_time,
+        "source": request.source,
         "resolved": record.resolved,
         "notifications": record.notifications,
         "culprit": record.culprit,

@@ -38,7 +38,7 @@ from warroom.intake.case_dir import FORMAT
 from warroom.report.render import INCONCLUSIVE_BELOW
 from warroom.topology.graph import propagation_path, service_graph
 
-QUIET_S = 60.0  # healthy this long before a fault: the baseline the investigation compares to
+QUIET_S = 90.0  # healthy this long before a fault: the baseline the investigation compares to
 HEALTHY_WAIT_S = 300.0
 ALERT_WAIT_S = 180.0
 CONTROL_S = 150.0
@@ -64,6 +64,15 @@ TARGETS: dict[str, tuple[str, ...]] = {
 }
 CONTROLS = ("quiet", "harmless-deploy", "batch-job")
 CONTROL_EVERY = 6  # one episode in six is a no-fault control
+
+
+@dataclass(frozen=True)
+class Timing:
+    """How long an episode waits at each step (a short CI smoke waits less)."""
+
+    quiet_s: float = QUIET_S
+    page_wait_s: float = ALERT_WAIT_S
+    control_s: float = CONTROL_S
 
 
 @dataclass(frozen=True)
@@ -181,11 +190,12 @@ def run_episode(
     registry: Any,
     out_dir: Path,
     say: Callable[[str], None] = lambda _: None,
+    timing: Timing = Timing(),
 ) -> EpisodeResult:
     """Break, wait for the page, score the report, heal; the shop healthy again at the end."""
     serve = Serve(stack.serve_url, stack.token)
     say(f"{plan.id}: waiting for a healthy, quiet shop")
-    wait_healthy(stack)
+    wait_healthy(stack, timing.quiet_s)
     seen = {i["id"] for i in serve.investigations()}
     fault = _make(plan)
     injected = time.time()
@@ -194,11 +204,11 @@ def run_episode(
         fault.inject(stack, registry)
     notes: list[str] = []
     try:
-        wait_s = CONTROL_S if plan.is_control else ALERT_WAIT_S
+        wait_s = timing.control_s if plan.is_control else timing.page_wait_s
         page = _first_page(serve, seen, injected, wait_s)
         if page is None:
             say(f"{plan.id}: no page in {wait_s:.0f} s: asking about {SYMPTOM}")
-            investigation = serve.ask(SYMPTOM, injected - QUIET_S - 300, time.time())
+            investigation = serve.ask(SYMPTOM, injected - timing.quiet_s, time.time())
             page = serve.one(investigation)
         paged_at = float(page["created_at"])
         firing = active_alerts(stack.prometheus_url)
@@ -216,8 +226,8 @@ def run_episode(
     result = EpisodeResult(
         plan=plan,
         score=score,
-        paged=bool(page.get("notifications")),
-        alert=",".join(sorted(set(firing))) if page.get("notifications") else "",
+        paged=page.get("source") == "alertmanager",
+        alert=",".join(sorted(set(firing))) if page.get("source") == "alertmanager" else "",
         symptom=symptom,
         seconds_to_page=round(paged_at - injected, 1),
         seconds_to_report=score.seconds,
@@ -278,7 +288,8 @@ def _first_page(serve: Serve, seen: set[str], since: float, wait_s: float) -> di
     while time.monotonic() < deadline:
         fresh = [
             i for i in serve.investigations()
-            if i["id"] not in seen and i["created_at"] >= since and i.get("notifications")
+            if i["id"] not in seen and i["created_at"] >= since
+            and i.get("source") == "alertmanager"
         ]  # fmt: skip
         if fresh:
             return min(fresh, key=lambda i: float(i["created_at"]))

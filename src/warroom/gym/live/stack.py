@@ -38,6 +38,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+import httpx
+
 from warroom.gym.live.contracts import (
     EDGES,
     EXTERNAL,
@@ -59,6 +61,9 @@ LABELS_MIB = 8  # shipping's label volume: small enough to fill
 LOAD_RPS = 6.0
 SUPERVISE_S = 1.0
 CHANGES = "changes.jsonl"
+# A page's window starts this long before the alert: the fault's onset and the quiet before it;
+# the metrics' baseline is the history before that (so a run warms up for longer than this).
+LOOKBACK_S = 180.0
 RUN_MARKER = "WARROOM_GYM_RUN"  # in every process's environment: the run it belongs to
 
 # The SLOs the pages come from: the shop's front door and its order fulfilment.
@@ -71,19 +76,19 @@ groups:
           sum(rate(http_server_request_duration_seconds_count{service="frontend",status_code=~"5.."}[30s]))
             / sum(rate(http_server_request_duration_seconds_count{service="frontend"}[30s])) > 0.05
         for: 30s
-        labels: {severity: page}
+        labels: {severity: page, service: frontend}
         annotations: {summary: "more than 5% of frontend requests fail"}
       - alert: FrontendLatency
         expr: |
           histogram_quantile(0.95, sum by (le) (
             rate(http_server_request_duration_seconds_bucket{service="frontend"}[30s]))) > 0.5
         for: 30s
-        labels: {severity: page}
+        labels: {severity: page, service: frontend}
         annotations: {summary: "frontend p95 latency over 500 ms"}
       - alert: FulfilmentLag
         expr: max(queue_lag_messages{service="worker"}) > 30
         for: 30s
-        labels: {severity: page}
+        labels: {severity: page, service: worker}
         annotations: {summary: "more than 30 orders wait for fulfilment"}
 """
 
@@ -129,18 +134,36 @@ class Stack:
     def restart(
         self, name: str, *, version: str | None = None, settings: ServiceSettings | None = None
     ) -> None:
-        """Stop a service and start it again (another version or settings when given)."""
+        """Roll a service out again (another version or settings when given): the new process
+        starts on the same port beside the old one (SO_REUSEPORT), and the old one stops once
+        the new one answers, as a rolling update with a surge pod does."""
         with self._lock:
             self._restarting.add(name)
+            old = self.processes[name]
             try:
-                self.processes[name].stop()
                 if version is not None:
                     self.versions[name] = version
                 if settings is not None:
                     self.settings[name] = settings
-                self._start_service(name)
+                if old.alive():
+                    self._start_service(name)
+                    self._wait_answering(name, self.processes[name].pid)
+                else:
+                    self._start_service(name)
             finally:
+                old.stop()
                 self._restarting.discard(name)
+
+    def _wait_answering(self, name: str, pid: int) -> None:
+        """Until the process `pid` answers on the service's port (connections are spread over
+        the processes sharing it, so a few tries reach it)."""
+        deadline = time.monotonic() + READY_S
+        while time.monotonic() < deadline:
+            with contextlib.suppress(httpx.HTTPError, ValueError):
+                if httpx.get(f"{self.url(name)}/healthz", timeout=1.0).json().get("pid") == pid:
+                    return
+            time.sleep(0.05)
+        raise StackError(f"the new {name} (pid {pid}) did not answer in {READY_S:.0f} s")
 
     # -- addresses ----------------------------------------------------------------------------
 
@@ -269,8 +292,7 @@ class Stack:
         path = self.run_dir / "config" / f"{service}.json"
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(config.model_dump_json(indent=1))
-        proc = self._start(service, _shop("serve", "--config", str(path)))
-        self._confine(service, proc.pid)
+        self._start(service, self._confined(service, _shop("serve", "--config", str(path))))
 
     def _service_config(self, service: str) -> ServiceConfig:
         peers = self.layout.peers(service)
@@ -303,10 +325,13 @@ class Stack:
         path.mkdir(parents=True, exist_ok=True)
         return path
 
-    def _confine(self, service: str, pid: int) -> None:
-        """The service's cgroup, as a container's: a CPU quota and a memory limit."""
+    def _confined(self, service: str, argv: list[str]) -> list[str]:
+        """`argv` started inside the service's cgroup, as a container's process is: a CPU quota
+        and a memory limit. Started inside, not moved in: cgroup v1 leaves the memory a
+        process already has charged to its old group, so a moved service would seem to use
+        next to nothing, and every allocation after the move would look like a leak."""
         if not self._use_cgroups:
-            return
+            return argv
         from warroom.gym.live import cgroups
 
         if service not in self._cgroups:
@@ -316,7 +341,7 @@ class Stack:
             group.set_memory_limit(MEMORY_MIB * 1024 * 1024)
             self.registry.add_cgroup(group)
             self._cgroups[service] = group
-        self._cgroups[service].add(pid)
+        return self._cgroups[service].command(argv)
 
     def _redis_command(self) -> list[str]:
         redis = _binary("redis-server")
@@ -462,7 +487,7 @@ path = "{self.changes_path}"
 workers = 1
 
 [alerts]
-lookback_s = 480
+lookback_s = {LOOKBACK_S:g}
 after_s = 60
 """
         )

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import importlib
 import logging
+import os
+import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -122,8 +124,13 @@ def _platform_router(telemetry: Telemetry) -> APIRouter:
     router = APIRouter()
 
     @router.get("/healthz")
-    async def healthz() -> dict[str, str]:
-        return {"status": "ok", "service": telemetry.service, "version": telemetry.version}
+    async def healthz() -> dict[str, str | int]:
+        return {
+            "status": "ok",
+            "service": telemetry.service,
+            "version": telemetry.version,
+            "pid": os.getpid(),  # which process answered (two share the port in a rollout)
+        }
 
     @router.get("/metrics")
     async def metrics() -> Response:
@@ -133,13 +140,20 @@ def _platform_router(telemetry: Telemetry) -> APIRouter:
 
 
 def serve(config: ServiceConfig) -> None:
-    """Run the service in this process until SIGTERM or SIGINT."""
-    uvicorn.run(
+    """Run the service in this process until SIGTERM or SIGINT.
+
+    The port is bound with SO_REUSEPORT, so a new release can start on it while the old one
+    still answers and take over when the old one stops, as a rolling update's surge pod does:
+    a deploy by itself fails no request."""
+    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    listener.bind((HOST, config.port))
+    settings = uvicorn.Config(
         create_app(config),
-        host=HOST,
-        port=config.port,
         workers=1,
         log_level="warning",
         access_log=False,
         timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S,
     )
+    uvicorn.Server(settings).run(sockets=[listener])
