@@ -1,6 +1,6 @@
 """Optional dependencies, imported when a command needs them, with the extra that installs them.
 
-    ray = import_ray()      # or an InputError: pip install 'warroom[ray]'
+ray = import_ray()      # or an InputError: pip install 'warroom[ray]'
 """
 
 from __future__ import annotations

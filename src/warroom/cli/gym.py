@@ -453,4 +453,5 @@ def _export_target(output: Path, fmt: str) -> None:
     except OSError as err:
         raise WarroomError(f"cannot make the folder of --out {output}: {err.strerror}") from None
 
+
 from warroom.cli import gym_live  # noqa: E402, F401 (registers `warroom gym live`)

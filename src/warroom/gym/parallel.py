@@ -31,6 +31,7 @@ from warroom.optional import import_ray
 T = TypeVar("T")
 R = TypeVar("R")
 
+
 class WorkerDied(WarroomError):
     """A worker process ended without returning its result."""
 
