@@ -115,10 +115,12 @@ def _calls(spec: Mapping[str, Any]) -> Iterator[tuple[str, str, int, bool]]:
     """(callee, via, line, explicit) for each dependency the service declares; `explicit`
     is False for a value that is only a word, which may name a service or be just a word."""
     depends = spec.get("depends_on") or []
+    depends = [depends] if isinstance(depends, str) else depends
     for index, dependency in enumerate(depends):
         line = line_of(depends, dependency if isinstance(depends, Mapping) else index)
         yield str(dependency), "depends_on", line, True
     links = spec.get("links") or []
+    links = links if isinstance(links, list) else []
     for index, link in enumerate(links):
         yield str(link).split(":")[0], f"links {link}", line_of(links, index), True
     for key, value, line in _environment(spec):

@@ -132,17 +132,19 @@ def _objects(documents: Iterable[Any]) -> Iterator[Mapping[str, Any]]:
 def _add(index: _Index, doc: Mapping[str, Any], path: str) -> None:
     """File one object under what it is."""
     kind = str(doc["kind"])
-    meta = doc.get("metadata") or {}
+    meta = _map(doc.get("metadata"))
     name = str(meta.get("name", ""))
     namespace = str(meta.get("namespace") or "")
     source = f"{path}:{line_of(meta, 'name') or line_of(doc)}"
-    spec = doc.get("spec") or {}
+    spec = _map(doc.get("spec"))
+    if not name and kind != "List":
+        return  # kubectl would refuse it too: nothing to call it by
     if kind in WORKLOAD_KINDS:
         pod = _pod_spec(kind, doc)
-        labels = str_items(((pod.get("metadata") or {}).get("labels")) or meta.get("labels") or {})
+        labels = str_items(_map(_map(pod.get("metadata")).get("labels") or meta.get("labels")))
         index.workloads.append(_Workload(name, namespace, labels, pod, source, path))
     elif kind == "Service":
-        selector = str_items(spec.get("selector") or {})
+        selector = str_items(_map(spec.get("selector")))
         kind_of = str(spec.get("type") or "ClusterIP")
         index.services.append(_Service(name, namespace, selector, kind_of, source))
     elif kind == "Ingress":
@@ -156,20 +158,30 @@ def _add(index: _Index, doc: Mapping[str, Any], path: str) -> None:
 
 def _pod_spec(kind: str, doc: Mapping[str, Any]) -> Mapping[str, Any]:
     """The pod template: {metadata, spec} (a Pod is its own template, a CronJob nests one)."""
-    spec = doc.get("spec") or {}
+    spec = _map(doc.get("spec"))
     if kind == "Pod":
-        return {"metadata": doc.get("metadata") or {}, "spec": spec}
+        return {"metadata": _map(doc.get("metadata")), "spec": spec}
     if kind == "CronJob":
-        spec = ((spec.get("jobTemplate") or {}).get("spec")) or {}
-    return spec.get("template") or {}
+        spec = _map(_map(spec.get("jobTemplate")).get("spec"))
+    return _map(spec.get("template"))
+
+
+def _map(value: object) -> Mapping[str, Any]:
+    """`value` when it is a mapping, else an empty one: a malformed field reads as absent."""
+    return value if isinstance(value, Mapping) else {}
+
+
+def _items(value: object) -> list[Mapping[str, Any]]:
+    """The mappings of a list field (env, ports, containers), skipping anything else."""
+    return [item for item in value if isinstance(item, Mapping)] if isinstance(value, list) else []
 
 
 def _config_data(doc: Mapping[str, Any]) -> dict[str, str]:
     """A ConfigMap's data, or a Secret's stringData and decoded data."""
-    values = str_items(doc.get("data") or {})
+    values = str_items(_map(doc.get("data")))
     if doc["kind"] == "Secret":
         values = {key: _b64(value) for key, value in values.items()}
-        values.update(str_items(doc.get("stringData") or {}))
+        values.update(str_items(_map(doc.get("stringData"))))
     return values
 
 
@@ -218,9 +230,9 @@ class _Builder:
         images = [str(c.get("image", "")) for c in containers]
         ports: list[int | str] = []
         for container in containers:
-            for port in container.get("ports") or []:
+            for port in _items(container.get("ports")):
                 ports.extend(p for p in (port.get("name"), port.get("containerPort")) if p)
-        env_names = [str(e.get("name")) for c in containers for e in c.get("env") or []]
+        env_names = [str(e.get("name")) for c in containers for e in _items(c.get("env"))]
         kind = guess_kind(workload.name, images, ports, env_names)
         aliases = tuple(
             s.name
@@ -299,9 +311,8 @@ def _nearest(services: list[_Service], namespace: str) -> list[_Service]:
 
 
 def _containers(pod: Mapping[str, Any]) -> list[Mapping[str, Any]]:
-    spec = pod.get("spec") or {}
-    found = [*(spec.get("initContainers") or []), *(spec.get("containers") or [])]
-    return [c for c in found if isinstance(c, Mapping)]
+    spec = _map(pod.get("spec"))
+    return [*_items(spec.get("initContainers")), *_items(spec.get("containers"))]
 
 
 @dataclass(frozen=True)
@@ -350,7 +361,7 @@ def _env_entry(
     if "value" in entry:
         value = str(entry["value"])
         return _Env(name, value, f"env {name}={shown(value)}", source)
-    ref = entry.get("valueFrom") or {}
+    ref = _map(entry.get("valueFrom"))
     for key, kind in (("configMapKeyRef", "ConfigMap"), ("secretKeyRef", "Secret")):
         if isinstance(ref.get(key), Mapping):
             found = _lookup(config, kind, workload.namespace, ref[key])
@@ -402,8 +413,8 @@ def _ingress_backends(spec: Mapping[str, Any]) -> Iterator[tuple[str, int]]:
     """(service name, line) of each backend, networking.k8s.io/v1 and the older v1beta1."""
     backends = [spec.get("defaultBackend"), spec.get("backend")]
     for rule in spec.get("rules") or []:
-        for path in ((rule or {}).get("http") or {}).get("paths") or []:
-            backends.append((path or {}).get("backend"))
+        for path in _items(_map(_map(rule).get("http")).get("paths")):
+            backends.append(path.get("backend"))
     for backend in backends:
         if not isinstance(backend, Mapping):
             continue

@@ -83,3 +83,46 @@ def test_only_broken_files_is_an_input_error_naming_them(tmp_path):
 def test_not_a_folder(tmp_path):
     with pytest.raises(InputError, match="not a folder"):
         read_iac(tmp_path / "missing")
+
+
+ODD = """\
+apiVersion: apps/v1
+kind: Deployment
+metadata: just-a-string
+spec:
+  template:
+    spec:
+      containers: oops
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: odd}
+spec:
+  template:
+    metadata: {labels: [a, b]}
+    spec:
+      containers:
+      - name: c
+        image: 42
+        ports: [80, {containerPort: 6379}]
+        env: {REDIS: "cache:6379"}
+        envFrom: [nothing]
+---
+apiVersion: v1
+kind: Service
+metadata: {name: svc}
+spec: {selector: [x]}
+---
+- just
+- a list
+"""
+
+
+def test_odd_shapes_read_as_absent_not_a_crash(tmp_path):
+    (tmp_path / "odd.yaml").write_text(ODD)
+    (tmp_path / "compose.yml").write_text("services:\n  a:\n    depends_on: b\n  b: {}\n")
+    graph = read_iac(tmp_path)
+    # A Service without a usable selector has hand-made endpoints: something outside.
+    assert graph.kinds() == {"odd": "cache", "svc": "external", "a": "service", "b": "service"}
+    assert ("a", "b") in graph.edge_pairs()
+    assert graph.problems == []
