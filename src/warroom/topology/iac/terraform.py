@@ -153,7 +153,7 @@ def parse_hcl(path: str, text: str) -> HclFile:
         first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         raise InputError(f"{path}{where}: not valid HCL: {first}") from err
     resources = tuple(
-        (_unquote(kind), _unquote(name), body)
+        (_unquote(kind), _unquote(name), body if isinstance(body, Mapping) else {})
         for block in data.get("resource") or []
         for kind, named in block.items()
         for name, body in named.items()
@@ -277,13 +277,24 @@ def read_state(path: str, text: str) -> IacGraph:
     ids = {
         value: _state_address(r)
         for r in managed
-        for instance in r.get("instances") or []
+        for instance in _instances(r)
         for key in ("id", "arn")
-        if isinstance(value := (instance.get("attributes") or {}).get(key), str) and value
+        if isinstance(value := _attributes(instance).get(key), str) and value
     }
     unknown: dict[str, int] = {}
     resources = [_state_resource(path, text, r, ids, unknown) for r in managed]
     return cloud_graph(resources, unknown)
+
+
+def _instances(resource: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    """A state resource's instances that are objects (anything else reads as absent)."""
+    found = resource.get("instances")
+    return [i for i in found if isinstance(i, Mapping)] if isinstance(found, list) else []
+
+
+def _attributes(instance: Mapping[str, Any]) -> Mapping[str, Any]:
+    found = instance.get("attributes")
+    return found if isinstance(found, Mapping) else {}
 
 
 def _state_address(resource: Mapping[str, Any]) -> str:
@@ -305,9 +316,9 @@ def _state_resource(
     source = f"{path}:{text.count(chr(10), 0, found.start()) + 1 if found else 1}"
     refs: dict[tuple[str, str], Ref] = {}
     attributes: Mapping[str, Any] = {}
-    for instance in resource.get("instances") or []:
-        attributes = instance.get("attributes") or attributes
-        for attr, value in _strings(instance.get("attributes") or {}):
+    for instance in _instances(resource):
+        attributes = _attributes(instance) or attributes
+        for attr, value in _strings(_attributes(instance)):
             if ids.get(value) not in (None, address):
                 refs.setdefault((ids[value], attr), Ref(ids[value], attr, source))
         for dependency in instance.get("dependencies") or []:
