@@ -80,7 +80,7 @@ def gym_live(
         fail(err)
         return
     summary = _summary(results)
-    (folder / "results.json").write_text(json.dumps(summary, indent=1, default=str))
+    _write(folder, summary)
     if as_json:
         print(json.dumps(summary, indent=1, default=str))
     else:
@@ -116,12 +116,20 @@ def _run(
                 result = run_episode(stack, plan, undo, folder / "cases", _say, timing)
                 console.print(_line(result), soft_wrap=True)
                 results.append(result)
+                # kept after every episode: a long run cut short keeps what it measured
+                _write(folder, _summary(results))
     finally:
         signal.signal(signal.SIGTERM, previous)
         left = registry.cleanup(folder)
         if left:
             console.print("cleaned up: " + "; ".join(left), soft_wrap=True)
     return results
+
+
+def _write(folder: Path, summary: dict[str, Any]) -> None:
+    scratch = folder / "results.json.tmp"
+    scratch.write_text(json.dumps(summary, indent=1, default=str))
+    scratch.replace(folder / "results.json")
 
 
 def _as_interrupt(signum: int, frame: FrameType | None) -> None:
