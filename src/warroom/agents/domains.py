@@ -14,12 +14,19 @@ can be re-run from its expression) and a rule that weighs them:
 Metric names differ between exporters, so the playbooks find them by pattern among the
 service's series (facts.metric_names); a check whose series is not exported is "missing".
 The old "still off its baseline at the end of the window" rule runs inside each of them.
+
+A kind that infrastructure code declares (topology/iac: a StatefulSet running postgres, an
+ElastiCache cluster) counts too: `with declared_kinds({"orders": "database"}): ...` around an
+investigation lets the database and cache playbooks take a component whose name and metrics do
+not say what it is. It only adds: a declared "service" never hides a name that says database.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import replace
 
 from warroom.agents.actors import (
@@ -36,6 +43,27 @@ from warroom.agents.actors import (
     q,
 )
 from warroom.model import Evidence, RootCause
+
+# Telemetry service name -> kind declared by infrastructure code ("database", "cache", ...).
+# A context variable, not a parameter: the director and its actors stay as they are, and the
+# executor runs actors in the caller's context (agents/executor.in_current_context).
+DECLARED_KINDS: ContextVar[Mapping[str, str] | None] = ContextVar("declared_kinds", default=None)
+
+
+@contextmanager
+def declared_kinds(kinds: Mapping[str, str]) -> Iterator[None]:
+    """Within the block, the database and cache playbooks also take the declared kinds."""
+    token = DECLARED_KINDS.set(dict(kinds))
+    try:
+        yield
+    finally:
+        DECLARED_KINDS.reset(token)
+
+
+def declared_kind(service: str) -> str | None:
+    """The kind infrastructure code declares for the service, if any is in effect."""
+    return (DECLARED_KINDS.get() or {}).get(service)
+
 
 SIDE = 3  # callers (or upstreams) a playbook looks at, the most harmed first
 SAME_ONSET_S = 60.0  # a caller hurt within this of the dependency's onset: the same failure
@@ -172,7 +200,9 @@ DB_NAMES = re.compile(
 
 
 def is_store(service: str, facts: CaseFacts) -> bool:
-    """A database by its own metrics (pool, locks, queries) or by its name."""
+    """A database by its own metrics (pool, locks, queries), its declared kind or its name."""
+    if declared_kind(service) == "database":
+        return True
     exported = any(
         s == service and (POOL_IN_USE.search(n) or LOCK_WAITS.search(n))
         for s, n in facts.metric_names
@@ -361,7 +391,9 @@ REFUSAL_WORDS = ("connection refused", "econnrefused", "could not connect", "una
 
 
 def is_cache(service: str, facts: CaseFacts) -> bool:
-    """A cache by its own metrics (misses, keyspace, evictions) or by its name."""
+    """A cache by its own metrics (misses, keyspace, evictions), its declared kind or its name."""
+    if declared_kind(service) == "cache":
+        return True
     exported = any(s == service and CACHE_METRICS.search(n) for s, n in facts.metric_names)
     return exported or bool(CACHE_NAMES.search(service))
 

@@ -248,6 +248,14 @@ def gym_bench(
             "nodes have warroom installed; none starts a local instance.",
         ),
     ] = None,
+    iac_graph: Annotated[
+        bool,
+        typer.Option(
+            "--iac-graph",
+            help="Give each case the graph and kinds read back from its topology written out "
+            "as Kubernetes manifests (warroom topology gym-manifests), not the simulator's own.",
+        ),
+    ] = False,
 ) -> None:
     """Run a suite of generated incidents: AC@k, Avg@5, fault type, path, false alarms, time."""
     from warroom.gym.bench import compare_planners
@@ -269,7 +277,9 @@ def gym_bench(
             def step(case_id: str) -> None:  # called as each case finishes, in any order
                 progress.update(task, advance=1, case=case_id)
 
-            results = compare_planners(suite, seeds, seed_offset, planners, step, runner=runner)
+            results = compare_planners(
+                suite, seeds, seed_offset, planners, step, runner=runner, iac_graph=iac_graph
+            )
     except WarroomError as err:  # e.g. --executor ray without ray installed
         fail(err)
         return

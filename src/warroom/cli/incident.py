@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import replace
 from enum import StrEnum
 from pathlib import Path
@@ -41,14 +42,29 @@ from warroom.cli.common import (
 from warroom.datasets import nezha, petshop, rcaeval
 from warroom.datasets.base import LoadedCase
 from warroom.errors import InputError, WarroomError
+from warroom.model import Finding, Report
 from warroom.planner import DEFAULT as DEFAULT_PLANNER
 from warroom.planner import check as check_planner
 from warroom.planner import investigate as run_pipeline
 from warroom.report.charts import charts_for
+from warroom.report.files import write_text
+from warroom.report.html import to_html
 from warroom.report.render import to_json, to_markdown
 
 if TYPE_CHECKING:
+    from warroom.cli.topology import Declared
     from warroom.telemetry.sources import Fetcher
+    from warroom.topology.iac.drift import Drift
+
+IacOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--iac",
+        help="Folder of infrastructure code (Kubernetes manifests, Compose, Terraform, "
+        "CloudFormation): its declared calls join the graph, its kinds route hypotheses, and "
+        "the report gets a Topology drift section.",
+    ),
+]
 
 
 class Dataset(StrEnum):
@@ -116,6 +132,7 @@ def investigate(
     cache: live.CacheOption = live.DEFAULT_CACHE,
     save_case: live.SaveCaseOption = None,
     references: live.ReferencesOption = 3,
+    iac: IacOption = None,
 ) -> None:
     """Investigate an incident and print the report: from live backends (--prometheus,
     --loki, ... or --config, with --service and a window), or one case of a data set."""
@@ -124,7 +141,12 @@ def investigate(
         config, urls, service, symptom, start, end, alert_time, cache, references, since
     )
     fetcher = None
+    found: Drift | None = None
     try:
+        if iac is not None:
+            from warroom.cli.topology import read_folder
+
+            read_folder(iac)  # a bad folder fails before the data is loaded or fetched
         check_planner(planner)
         checked_inputs({"--out": output, "--html": html, "--trace-out": trace_out}, repo, runbooks)
         live.check_case_folder(save_case)
@@ -138,13 +160,14 @@ def investigate(
             with console.status(f"loading {dataset.value} case {case or '(first)'}..."):
                 loaded = load_dataset_case(dataset, root, case)
         tracer = tracer_for(trace_out)
-        with console.status("investigating..."):
-            spec = loaded.spec
+        spec = loaded.spec
+        declared = _declared(iac, loaded)
+        with console.status("investigating..."), _kinds(declared):
             result = run_pipeline(
                 spec.incident,
                 loaded.store,
                 spec.baseline,
-                spec.graph_edges,
+                _edges(spec.graph_edges, declared),
                 planner=planner,
                 runbooks=runbooks,
                 tracer=tracer,
@@ -155,6 +178,11 @@ def investigate(
         report = result.report
         if spec.notes:
             report = replace(report, notes=report.notes + spec.notes)
+        if declared is not None:
+            from warroom.cli.topology import case_drift
+
+            found = case_drift(declared, loaded.store, spec.incident, spec.baseline)
+            report = replace(report, notes=report.notes + (declared.note(),))
         if fetcher is not None:
             loaded.store.attach(None)  # from here on, only what was fetched
             report = replace(report, missing=report.missing + fetcher.degraded())
@@ -165,12 +193,12 @@ def investigate(
         fail(err)
         return
     if as_json:
-        payload = to_json(report)
+        payload = to_json(report, found)
         payload["truth"] = spec.truth.__dict__ if spec.truth else None
         payload["load_seconds"] = round(loaded.load_seconds, 3)
         out.print_json(json.dumps(payload))
     else:
-        markdown = to_markdown(report)
+        markdown = to_markdown(report, found)
         out.print(Markdown(markdown))
         if spec.truth:
             console.print(
@@ -178,12 +206,65 @@ def investigate(
                 f"{spec.truth.indicator}[/]"
             )
     try:
-        write_markdown(output, report)
-        if html:
-            charts = charts_for(report, loaded.store, spec.baseline, result.findings)
-            write_html(html, report, charts)
+        _write_reports(output, html, report, found, loaded, result.findings)
     except WarroomError as err:
         fail(err)
+
+
+def _declared(iac: Path | None, loaded: LoadedCase) -> Declared | None:
+    """The folder's graph matched to the case's services (None without --iac); its parse
+    problems are warnings."""
+    if iac is None:
+        return None
+    from warroom.cli.topology import declared_for
+
+    declared = declared_for(iac, loaded.store)
+    for problem in declared.graph.problems:
+        console.print(f"[yellow]warning:[/] {problem}", soft_wrap=True, markup=False)
+    return declared
+
+
+def _edges(
+    own: tuple[tuple[str, str], ...], declared: Declared | None
+) -> tuple[tuple[str, str], ...]:
+    """The case's own graph joined with the declared calls (in telemetry names)."""
+    if declared is None:
+        return own
+    from warroom.topology.iac.names import joined
+
+    return joined(own, declared.edges)
+
+
+def _kinds(declared: Declared | None) -> AbstractContextManager[None]:
+    """The declared kinds in effect for the director's database and cache playbooks."""
+    if declared is None or not declared.kinds:
+        return nullcontext()
+    from warroom.agents.domains import declared_kinds
+
+    return declared_kinds(declared.kinds)
+
+
+def _write_reports(
+    output: Path | None,
+    html: Path | None,
+    report: Report,
+    found: Drift | None,
+    loaded: LoadedCase,
+    findings: tuple[Finding, ...],
+) -> None:
+    """--out and --html; with a drift, the section is in both."""
+    if found is None:
+        write_markdown(output, report)
+    elif output is not None:
+        write_text(output, to_markdown(report, found), "--out")
+        console.print(f"report written to {output}")
+    if html:
+        charts = charts_for(report, loaded.store, loaded.spec.baseline, findings)
+        if found is None:
+            write_html(html, report, charts)
+        else:
+            write_text(html, to_html(report, charts, found), "--html")
+            console.print(f"HTML report written to {html}")
 
 
 def _load_live(request: live.LiveRequest) -> tuple[LoadedCase, Fetcher]:

@@ -1,15 +1,19 @@
-"""`warroom topology show --iac DIR`: the service graph a folder of infrastructure code
-declares (Kubernetes manifests, Compose files, Terraform, CloudFormation).
+"""`warroom topology show|diff|gym-manifests`: the service graph a folder of infrastructure
+code declares (Kubernetes manifests, Compose files, Terraform, CloudFormation), its drift from
+what a case's traces show, and the gym's topologies written out as manifests.
 
     register(app)     # cli/__init__.py adds the `topology` group to warroom's typer app
 
-A table by default (components with their kinds, edges with the file:line they come from),
---json the IacGraph as JSON, --dot Graphviz text for `dot -Tsvg`.
+show: a table by default (components with their kinds, edges with the file:line they come
+from), --json the IacGraph as JSON, --dot Graphviz text for `dot -Tsvg`. diff: the calls
+observed but not declared, declared but silent, declared but unobservable (tables or --json).
+`investigate --iac` uses declared_for and case_drift from here for its graph and its report.
 """
 
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -17,10 +21,19 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
+from warroom.cli import live
 from warroom.cli.common import console, fail, out
+from warroom.cli.incident import Dataset, load_dataset_case
 from warroom.errors import InputError, WarroomError
+from warroom.model import Incident, TimeRange
+from warroom.pipeline import PRE_WINDOW_S, SLO_PREFIX
+from warroom.telemetry.store import TelemetryStore
+from warroom.topology.iac.drift import Drift, Traced, drift, normal_peer
+from warroom.topology.iac.names import declared_edges, declared_kinds, match_names
 
 if TYPE_CHECKING:
+    from warroom.datasets.base import LoadedCase
+    from warroom.telemetry.sources import Fetcher
     from warroom.topology.iac.model import IacGraph
 
 topology_app = typer.Typer(
@@ -62,7 +75,7 @@ def show(iac: IacOption, as_json: JsonFlag = False, dot: DotFlag = False) -> Non
     if as_json and dot:
         fail(WarroomError("give --json or --dot, not both"))
     try:
-        graph = _read(iac)
+        graph = read_folder(iac)
     except WarroomError as err:
         fail(err)
         return
@@ -76,7 +89,7 @@ def show(iac: IacOption, as_json: JsonFlag = False, dot: DotFlag = False) -> Non
         console.print(f"[yellow]warning:[/] {escape(problem)}", soft_wrap=True)
 
 
-def _read(folder: Path) -> IacGraph:
+def read_folder(folder: Path) -> IacGraph:
     """read_iac, or an InputError naming the extra when its parsers are not installed."""
     try:
         from warroom.topology.iac.load import read_iac
@@ -143,3 +156,196 @@ def _quote(text: str, raw: bool = False) -> str:
     """A DOT string; `raw` keeps the \\n line breaks a label asks for."""
     escaped = text.replace('"', '\\"') if raw else text.replace("\\", "\\\\").replace('"', '\\"')
     return f'"{escaped}"'
+
+
+# -- what --iac gives an investigation -----------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Declared:
+    """A folder's graph with its names matched to a case's telemetry: the declared edges and
+    kinds in telemetry names, ready for the investigation (names.py says how names meet)."""
+
+    folder: Path
+    graph: IacGraph
+    names: dict[str, str]
+    edges: tuple[tuple[str, str], ...]
+    kinds: dict[str, str]
+
+    def note(self) -> str:
+        """One line for the report's notes: where the declared graph came from."""
+        matched = len(self.names)
+        return (
+            f"declared graph: {len(self.edges)} calls from the infrastructure code under "
+            f"{self.folder} ({matched} of {len(self.graph.components)} components matched to "
+            "telemetry names)"
+        )
+
+
+def telemetry_services(store: TelemetryStore) -> list[str]:
+    """The services the case's data names (the SLO series left out)."""
+    return [s for s in store.services() if not s.startswith(SLO_PREFIX)]
+
+
+def declared_for(folder: Path, store: TelemetryStore) -> Declared:
+    """read_iac(folder), its names matched to the services in `store`."""
+    graph = read_folder(folder)
+    names = match_names(graph, telemetry_services(store))
+    edges = tuple(declared_edges(graph, names))
+    return Declared(folder, graph, names, edges, dict(declared_kinds(graph, names)))
+
+
+def case_drift(
+    declared: Declared, store: TelemetryStore, incident: Incident, baseline: TimeRange | None
+) -> Drift:
+    """Declared against the calls of the incident window's spans; an end is traced when it has
+    spans (or is named as a peer) in the window or its baseline."""
+    window = incident.window
+    spans = store.spans(window)
+    before = baseline or TimeRange(window.start - PRE_WINDOW_S, window.start)
+    store.spans(before)  # live: fetched (cached) before the local tables are asked
+    rows = store.rows(
+        "SELECT DISTINCT service, coalesce(peer, '') FROM spans WHERE start_ts >= ? AND "
+        "start_ts < ?",
+        [min(before.start, window.start), max(before.end, window.end)],
+    )
+    senders = frozenset(str(service) for service, _ in rows)
+    traced = Traced(senders, frozenset(normal_peer(str(peer)) for _, peer in rows if peer))
+    services = telemetry_services(store)
+    return drift(declared.graph, spans, declared.names, traced, services)
+
+
+# -- warroom topology diff ------------------------------------------------------------------
+
+
+@topology_app.command("diff")
+def diff(
+    iac: IacOption,
+    dataset: Annotated[
+        Dataset | None,
+        typer.Option(help="Layout of the data under --root (files: gym export --format otlp)."),
+    ] = None,
+    root: Annotated[
+        Path | None, typer.Option("--root", help="Root folder of the data set.")
+    ] = None,
+    case: Annotated[
+        str | None, typer.Option(help="Case id, or a 1-based index (default: the first).")
+    ] = None,
+    as_json: JsonFlag = False,
+    config: live.ConfigOption = None,
+    prometheus: live.PrometheusOption = None,
+    loki: live.LokiOption = None,
+    tempo: live.TempoOption = None,
+    jaeger: live.JaegerOption = None,
+    elasticsearch: live.ElasticOption = None,
+    received: live.ReceivedOption = None,
+    service: live.ServiceOption = None,
+    symptom: live.SymptomOption = None,
+    since: live.SinceOption = None,
+    start: live.StartOption = None,
+    end: live.EndOption = None,
+    alert_time: live.AlertOption = None,
+    cache: live.CacheOption = live.DEFAULT_CACHE,
+) -> None:
+    """Drift: calls the window's traces show but the infrastructure code does not declare, and
+    declared calls without traffic (a data set's case, or live backends like investigate's)."""
+    urls = live.source_urls(prometheus, loki, tempo, jaeger, elasticsearch, received)
+    request = live.LiveRequest(
+        config, urls, service, symptom, start, end, alert_time, cache, 0, since
+    )
+    fetcher: Fetcher | None = None
+    try:
+        declared_graph = read_folder(iac)  # a bad folder fails before any fetching
+        loaded, fetcher = _load(request, dataset, root, case)
+        try:
+            names = match_names(declared_graph, telemetry_services(loaded.store))
+            declared = Declared(iac, declared_graph, names, (), {})
+            spec = loaded.spec
+            found = case_drift(declared, loaded.store, spec.incident, spec.baseline)
+        finally:
+            loaded.store.close()
+    except WarroomError as err:
+        fail(err)
+        return
+    if as_json:
+        document = {"case": loaded.spec.id, "iac": str(iac), **found.to_dict()}
+        typer.echo(json.dumps(document, indent=2))
+    else:
+        print_drift(found, loaded.spec.id)
+    if fetcher is not None:
+        for line in fetcher.degraded():
+            console.print(f"[yellow]missing:[/] {escape(line)}", soft_wrap=True)
+    for problem in declared_graph.problems:
+        console.print(f"[yellow]warning:[/] {escape(problem)}", soft_wrap=True)
+
+
+def _load(
+    request: live.LiveRequest, dataset: Dataset | None, root: Path | None, case: str | None
+) -> tuple[LoadedCase, Fetcher | None]:
+    """The case from live backends when a source is given, else from the data set."""
+    if request.wanted:
+        with console.status("fetching from the backends..."):
+            return live.open_live_case(request)
+    if dataset is None or root is None:
+        raise InputError("give --dataset and --root, or a live source (--prometheus ...)")
+    with console.status(f"loading {dataset.value} case {case or '(first)'}..."):
+        return load_dataset_case(dataset, root, case), None
+
+
+def print_drift(found: Drift, case_id: str) -> None:
+    """The drift as tables: observed not declared, declared silent, declared unobservable."""
+    from warroom.report.drift import summary_words
+
+    out.print(f"[bold]{escape(case_id)}[/]: {escape(summary_words(found))}")
+    if found.undeclared:
+        table = Table(title="observed, not declared", title_justify="left")
+        for column in ("caller", "callee", "calls", "seen in", "caller declared at"):
+            table.add_column(column, overflow="fold")
+        for e in found.undeclared:
+            cells = [e.caller, e.callee, str(e.calls), e.example or "-", ", ".join(e.sources)]
+            table.add_row(*(escape(v or "-") for v in cells))
+        out.print(table)
+    for title, edges in (
+        ("declared, no traffic in the window", found.silent),
+        ("declared, unobservable", found.unobservable),
+    ):
+        if not edges:
+            continue
+        table = Table(title=title, title_justify="left")
+        for column in ("caller", "callee", "declared at", "why"):
+            table.add_column(column, overflow="fold")
+        for e in edges:
+            cells = [e.caller, e.callee, ", ".join(e.sources), e.reason]
+            table.add_row(*(escape(v or "-") for v in cells))
+        out.print(table)
+    if found.renamed:
+        pairs = ", ".join(f"{a} = {b}" for a, b in found.renamed)
+        out.print(f"[dim]names matched: {escape(pairs)}[/]")
+
+
+# -- warroom topology gym-manifests ---------------------------------------------------------
+
+
+@topology_app.command("gym-manifests")
+def gym_manifests(
+    topology: Annotated[
+        str, typer.Option("--topology", help="A gym topology: shop, shared-db, pipeline, random-N.")
+    ] = "shop",
+    folder: Annotated[Path, typer.Option("--out", help="Folder to write <topology>.yaml into.")] = (
+        Path("gym-manifests")
+    ),
+    seed: Annotated[int, typer.Option(help="Seed of a random-N topology.")] = 0,
+) -> None:
+    """Write a gym topology as Kubernetes manifests (Deployments, StatefulSets, Services)."""
+    from warroom.gym.manifests import write_manifests
+    from warroom.gym.topologies import build
+
+    try:
+        path = write_manifests(build(topology, seed), folder)
+    except ValueError as err:
+        fail(WarroomError(str(err)))
+        return
+    except OSError as err:
+        fail(InputError(f"cannot write {folder}: {err.strerror or err}"))
+        return
+    console.print(f"manifests written to {path}")

@@ -32,6 +32,7 @@ from warroom.planner import investigate
 
 if TYPE_CHECKING:
     from warroom.gym.simulator import Knobs
+    from warroom.topology.iac.model import IacGraph
 
 SUITE_NAMES = ("smoke", "standard", "hard")
 SMOKE_FAULTS = ("cpu-hog", "memory-leak", "network-delay", "bad-deploy", "none")
@@ -166,11 +167,13 @@ def compare_planners(
     generate: Generate | None = None,
     cases: Sequence[SuiteCase] | None = None,
     runner: CaseRunner | None = None,
+    iac_graph: bool = False,
 ) -> dict[str, GymBench]:
     """An ablation on identical cases: each case is generated once and investigated by every
-    planner (each from scratch, so its seconds are its own)."""
+    planner (each from scratch, so its seconds are its own). `iac_graph`: each case's declared
+    graph is the one its topology's Kubernetes manifests give (gym/manifests.py, read_iac)."""
     plan = _plan(suite, seeds, cases)
-    jobs = _jobs(plan, seeds, seed_offset, planners, generate)
+    jobs = _jobs(plan, seeds, seed_offset, planners, generate, iac_graph)
     scored, skipped = _collect(_outcomes(jobs, runner or SerialRunner(), progress), seeds)
     out = {}
     for column, planner in enumerate(planners):
@@ -178,6 +181,7 @@ def compare_planners(
         summary = summarize(items)
         summary["skipped"] = len(skipped)
         summary["planner"] = planner
+        summary["declared_graph"] = "manifests" if iac_graph else "simulator"
         out[planner] = GymBench(suite, seeds, seed_offset, items, summary, tuple(skipped))
     return out
 
@@ -242,6 +246,9 @@ class CaseJob:
     knobs: Knobs
     planners: tuple[str, ...]
     generate: Generate | None = None
+    # Investigate with the graph and kinds read back from the topology's Kubernetes manifests
+    # (gym/manifests.py through topology/iac) instead of the graph the simulator ships.
+    iac_graph: bool = False
 
     @property
     def label(self) -> str:
@@ -270,9 +277,58 @@ def run_job(job: CaseJob, record: Record | None = None) -> Outcome:
         failed = failed_score(job.topology, job.fault, job.seed, err, seconds, variant)
         return (failed,) * len(job.planners)
     try:
-        return tuple(_scored(case, variant, planner, record) for planner in job.planners)
+        if not job.iac_graph:
+            return tuple(_scored(case, variant, planner, record) for planner in job.planners)
+        return _scored_with_iac(case, job, variant, record, started)
     finally:
         case.store.close()
+
+
+def _scored_with_iac(
+    case: GymCase, job: CaseJob, variant: str, record: Record | None, started: float
+) -> Outcome:
+    """The planners' scores with the manifests' graph and kinds (a topology the exporter
+    cannot write is a failed case, as any other broken case)."""
+    from warroom.agents.domains import declared_kinds
+
+    try:
+        case, kinds = _with_iac_graph(case)
+    except Exception as err:  # the gym runner is an edge: one broken case must not end the suite
+        seconds = time.perf_counter() - started
+        failed = failed_score(job.topology, job.fault, job.seed, err, seconds, variant)
+        return (failed,) * len(job.planners)
+    with declared_kinds(kinds):
+        return tuple(_scored(case, variant, planner, record) for planner in job.planners)
+
+
+def _with_iac_graph(case: GymCase) -> tuple[GymCase, dict[str, str]]:
+    """The case with its declared graph swapped for the one its topology's manifests give, and
+    the kinds they declare (names matched to the case's telemetry as `investigate --iac` does)."""
+    from warroom.topology.iac.names import declared_edges, declared_kinds, match_names
+
+    graph = _manifest_graph(case.topology, case.seed)
+    names = match_names(graph, case.store.services())
+    edges = tuple(declared_edges(graph, names))
+    return replace(case, graph_edges=edges), dict(declared_kinds(graph, names))
+
+
+def _manifest_graph(topology: str, seed: int) -> IacGraph:
+    """read_iac of the topology written out as manifests (once per topology and process)."""
+    key = (topology, seed if topology.startswith("random-") else 0)
+    if key not in _MANIFEST_GRAPHS:
+        import tempfile
+
+        from warroom.gym.manifests import write_manifests
+        from warroom.gym.topologies import build
+        from warroom.topology.iac.load import read_iac
+
+        with tempfile.TemporaryDirectory(prefix="warroom-gym-k8s-") as folder:
+            write_manifests(build(topology, seed), Path(folder))
+            _MANIFEST_GRAPHS[key] = read_iac(Path(folder))
+    return _MANIFEST_GRAPHS[key]
+
+
+_MANIFEST_GRAPHS: dict[tuple[str, int], IacGraph] = {}
 
 
 def _simulator() -> Generate:
@@ -287,13 +343,14 @@ def _jobs(
     seed_offset: int,
     planners: Sequence[str],
     generate: Generate | None,
+    iac_graph: bool = False,
 ) -> list[CaseJob]:
     """Every (case, seed) of the plan, seeds of one combination next to each other."""
     check_seed_offset(seed_offset)
     if not planners:
         raise ValueError("no planner given")
     return [
-        CaseJob(topology, fault, seed, knobs, tuple(planners), generate)
+        CaseJob(topology, fault, seed, knobs, tuple(planners), generate, iac_graph)
         for topology, fault, knobs in plan
         for seed in range(seed_offset, seed_offset + seeds)
     ]

@@ -10,11 +10,15 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from html import escape
+from typing import TYPE_CHECKING
 
 from warroom.model import Evidence, ModelRejection, Narrative, Report, RootCause, iso
 from warroom.report.charts import Chart
 from warroom.report.render import confidence_label, narrative_source_words
 from warroom.report.svg import fmt_number, hhmm, line_chart, path_chain
+
+if TYPE_CHECKING:
+    from warroom.topology.iac.drift import Drift
 
 CSS = """
 :root{--fg:#1d2330;--muted:#5b6475;--bg:#fff;--card:#f5f7fa;--line:#d5dae3;--accent:#1f5fbf;
@@ -77,12 +81,21 @@ footer{margin-top:28px;color:var(--muted);font-size:.88em}
 """
 
 
+def _drift(drift: Drift | None) -> str:
+    if drift is None:
+        return ""
+    from warroom.report.drift import drift_html
+
+    return drift_html(drift)
+
+
 def _e(value: object) -> str:
     return escape(str(value), quote=True)
 
 
-def to_html(report: Report, charts: Sequence[Chart] = ()) -> str:
-    """The report as one HTML page with inline CSS and SVG charts (no script, no network)."""
+def to_html(report: Report, charts: Sequence[Chart] = (), drift: Drift | None = None) -> str:
+    """The report as one HTML page with inline CSS and SVG charts (no script, no network);
+    `drift` (investigate --iac) adds the Topology drift section."""
     incident = report.incident
     body = [
         _header(report),
@@ -94,6 +107,7 @@ def to_html(report: Report, charts: Sequence[Chart] = ()) -> str:
         _evidence(report.culprit),
         _candidates(report.candidates),
         _rejections(report.model_rejections),
+        _drift(drift),
         _notes(report.notes),
         (
             f"<footer>{report.findings_count} findings from the experts; investigated in "

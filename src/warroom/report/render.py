@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from warroom.model import Evidence, ModelRejection, Narrative, Report, RootCause, iso
+
+if TYPE_CHECKING:
+    from warroom.topology.iac.drift import Drift
 
 # Confidence is calibrated (causal/calibration.py): the share of gym reports like this one that
 # named the right culprit. Below one half the named culprit is more likely wrong than right, and
@@ -21,8 +24,10 @@ def confidence_label(confidence: float) -> str:
     return "inconclusive"
 
 
-def to_markdown(report: Report) -> str:
-    """A report an SRE can read at 3 a.m.: the answer first, then the numbers behind it."""
+def to_markdown(report: Report, drift: Drift | None = None) -> str:
+    """A report an SRE can read at 3 a.m.: the answer first, then the numbers behind it.
+
+    `drift`: declared against observed calls (investigate --iac), a "Topology drift" section."""
     incident = report.incident
     lines = [f"# Incident {incident.id}", ""]
     lines.append(f"Window: {incident.window} (alert at {iso(incident.alert_time)})")
@@ -46,6 +51,10 @@ def to_markdown(report: Report) -> str:
         lines += ["## Missing evidence", ""] + [f"- {m}" for m in report.missing] + [""]
     if report.model_rejections:
         lines += _rejections_section(report.model_rejections)
+    if drift is not None:
+        from warroom.report.drift import drift_markdown
+
+        lines += drift_markdown(drift)
     if report.notes:
         lines += ["## Notes", ""] + [f"- {n}" for n in report.notes] + [""]
     lines.append(
@@ -119,10 +128,11 @@ def _candidates_table(candidates: tuple[RootCause, ...]) -> list[str]:
     return lines + [""]
 
 
-def to_json(report: Report) -> dict[str, Any]:
-    """A plain-data view of the report (times as ISO strings and epoch seconds)."""
+def to_json(report: Report, drift: Drift | None = None) -> dict[str, Any]:
+    """A plain-data view of the report (times as ISO strings and epoch seconds); `drift` adds
+    a "topology_drift" entry."""
     incident = report.incident
-    return {
+    payload: dict[str, Any] = {
         "incident": {
             "id": incident.id,
             "window": {"start": iso(incident.window.start), "end": iso(incident.window.end)},
@@ -143,6 +153,9 @@ def to_json(report: Report) -> dict[str, Any]:
         "findings": report.findings_count,
         "seconds": report.seconds,
     }
+    if drift is not None:
+        payload["topology_drift"] = drift.to_dict()
+    return payload
 
 
 def _candidate_json(c: RootCause) -> dict[str, Any]:
