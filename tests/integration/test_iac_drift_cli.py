@@ -86,7 +86,7 @@ spec:
 """
 
 
-def _spans(store: TelemetryStore) -> None:
+def _spans() -> dict[str, list[object]]:
     """Baseline: frontend -> cartservice -> db, each minute. Window: frontend -> cartservice and
     frontend -> ad, each minute; nobody calls db."""
     rows: dict[str, list[object]] = {
@@ -115,7 +115,18 @@ def _spans(store: TelemetryStore) -> None:
         span(f"{i:032x}", f"{i:08x}a0000000", "", "frontend", t)
         span(f"{i:032x}", f"{i:08x}b0000000", f"{i:08x}a0000000", "cartservice", t + 0.01)
         span(f"{i:032x}", f"{i:08x}d0000000", f"{i:08x}a0000000", "ad", t + 0.02)
-    store.insert_columns("spans", rows)
+    return rows
+
+
+def _metrics() -> dict[str, list[object]]:
+    times = [T0 + 10 * i for i in range(120)]
+    services = ["frontend", "cartservice", "ad", "db"]
+    return {
+        "service": [s for s in services for _ in times],
+        "name": ["cpu"] * (len(times) * len(services)),
+        "ts": [t for _ in services for t in times],
+        "value": [1.0 + (i % 3) * 0.1 for _ in services for i in range(len(times))],
+    }
 
 
 @pytest.fixture(scope="module")
@@ -123,18 +134,8 @@ def shop(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     """A case folder (its own graph empty) and a folder of manifests for it."""
     root = tmp_path_factory.mktemp("iac-drift")
     store = TelemetryStore()
-    times = [T0 + 10 * i for i in range(120)]
-    services = ["frontend", "cartservice", "ad", "db"]
-    store.insert_columns(
-        "metrics",
-        {
-            "service": [s for s in services for _ in times],
-            "name": ["cpu"] * (len(times) * len(services)),
-            "ts": times * len(services),
-            "value": [1.0 + (i % 3) * 0.1 for _ in services for i in range(len(times))],
-        },
-    )
-    _spans(store)
+    store.insert_columns("metrics", _metrics())
+    store.insert_columns("spans", _spans())
     incident = Incident("drift-1", WINDOW, WINDOW.start + 300, "frontend")
     write_case_folder(root / "cases" / "drift-1", incident, store, BASELINE, ())
     store.close()
@@ -197,6 +198,42 @@ def test_investigate_iac_puts_the_drift_in_every_report(shop, tmp_path):
     plain = runner.invoke(app, [*args, "--json"])
     assert plain.exit_code == 0, plain.output
     assert "topology_drift" not in json.loads(plain.stdout)
+
+
+def test_live_sources_get_the_same_drift(shop, tmp_path):
+    """A `warroom receive` folder is a live source: investigate --iac and topology diff fetch
+    the window through the source seam and find the drift the case folder shows."""
+    from warroom.telemetry.otlp_segments import Segments
+
+    _, k8s = shop
+    segments = Segments(tmp_path / "received")
+    segments.prepare()
+    segments.write("metrics", _metrics(), key="m1")
+    segments.write("spans", _spans(), key="s1")
+    live = [
+        "--received",
+        str(tmp_path / "received"),
+        "--service",
+        "frontend",
+        "--start",
+        str(WINDOW.start),
+        "--end",
+        str(WINDOW.end),
+        "--alert-time",
+        str(WINDOW.start + 300),
+        "--cache",
+        ":memory:",
+    ]
+    diff = runner.invoke(app, ["topology", "diff", "--iac", str(k8s), *live, "--json"])
+    assert diff.exit_code == 0, diff.output
+    data = json.loads(diff.stdout)
+    assert [(e["caller"], e["callee"]) for e in data["undeclared"]] == [("frontend", "ad")]
+    assert [(e["caller"], e["callee"]) for e in data["silent"]] == [("cartservice", "db")]
+    args = ["investigate", *live, "--references", "0", "--planner", "ranking", "--json"]
+    found = runner.invoke(app, [*args, "--iac", str(k8s)])
+    assert found.exit_code == 0, found.output
+    drift = json.loads(found.stdout)["topology_drift"]
+    assert drift["silent"] == data["silent"] and drift["undeclared"] == data["undeclared"]
 
 
 def test_a_folder_without_infrastructure_code_fails_before_loading(shop, tmp_path):
