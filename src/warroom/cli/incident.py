@@ -55,6 +55,7 @@ if TYPE_CHECKING:
     from warroom.cli.topology import Declared
     from warroom.telemetry.sources import Fetcher
     from warroom.topology.iac.drift import Drift
+    from warroom.topology.iac.model import IacGraph
 
 IacOption = Annotated[
     Path | None,
@@ -143,10 +144,7 @@ def investigate(
     fetcher = None
     found: Drift | None = None
     try:
-        if iac is not None:
-            from warroom.cli.topology import read_folder
-
-            read_folder(iac)  # a bad folder fails before the data is loaded or fetched
+        graph = _read_iac(iac)  # a bad folder fails before the data is loaded or fetched
         check_planner(planner)
         checked_inputs({"--out": output, "--html": html, "--trace-out": trace_out}, repo, runbooks)
         live.check_case_folder(save_case)
@@ -161,7 +159,7 @@ def investigate(
                 loaded = load_dataset_case(dataset, root, case)
         tracer = tracer_for(trace_out)
         spec = loaded.spec
-        declared = _declared(iac, loaded)
+        declared = _declared(iac, graph, loaded)
         with console.status("investigating..."), _kinds(declared):
             result = run_pipeline(
                 spec.incident,
@@ -211,17 +209,25 @@ def investigate(
         fail(err)
 
 
-def _declared(iac: Path | None, loaded: LoadedCase) -> Declared | None:
-    """The folder's graph matched to the case's services (None without --iac); its parse
-    problems are warnings."""
+def _read_iac(iac: Path | None) -> IacGraph | None:
+    """The --iac folder's graph (None without it); its parse problems are warnings."""
     if iac is None:
+        return None
+    from warroom.cli.topology import read_folder
+
+    graph = read_folder(iac)
+    for problem in graph.problems:
+        console.print(f"warning: {problem}", soft_wrap=True, markup=False, style="yellow")
+    return graph
+
+
+def _declared(iac: Path | None, graph: IacGraph | None, loaded: LoadedCase) -> Declared | None:
+    """The folder's graph with its names matched to the case's services."""
+    if iac is None or graph is None:
         return None
     from warroom.cli.topology import declared_for
 
-    declared = declared_for(iac, loaded.store)
-    for problem in declared.graph.problems:
-        console.print(f"[yellow]warning:[/] {problem}", soft_wrap=True, markup=False)
-    return declared
+    return declared_for(iac, graph, loaded.store)
 
 
 def _edges(

@@ -187,9 +187,8 @@ def telemetry_services(store: TelemetryStore) -> list[str]:
     return [s for s in store.services() if not s.startswith(SLO_PREFIX)]
 
 
-def declared_for(folder: Path, store: TelemetryStore) -> Declared:
-    """read_iac(folder), its names matched to the services in `store`."""
-    graph = read_folder(folder)
+def declared_for(folder: Path, graph: IacGraph, store: TelemetryStore) -> Declared:
+    """The folder's graph (read_folder) with its names matched to the services in `store`."""
     names = match_names(graph, telemetry_services(store))
     edges = tuple(declared_edges(graph, names))
     return Declared(folder, graph, names, edges, dict(declared_kinds(graph, names)))
@@ -202,8 +201,9 @@ def case_drift(
     spans (or is named as a peer) in the window or its baseline."""
     window = incident.window
     spans = store.spans(window)
+    # Live stores were filled for the ten minutes before the window (cli/live's prefetch plan)
+    # or the pipeline read them: the local table holds what there is to know.
     before = baseline or TimeRange(window.start - PRE_WINDOW_S, window.start)
-    store.spans(before)  # live: fetched (cached) before the local tables are asked
     rows = store.rows(
         "SELECT DISTINCT service, coalesce(peer, '') FROM spans WHERE start_ts >= ? AND "
         "start_ts < ?",
@@ -258,8 +258,7 @@ def diff(
         declared_graph = read_folder(iac)  # a bad folder fails before any fetching
         loaded, fetcher = _load(request, dataset, root, case)
         try:
-            names = match_names(declared_graph, telemetry_services(loaded.store))
-            declared = Declared(iac, declared_graph, names, (), {})
+            declared = declared_for(iac, declared_graph, loaded.store)
             spec = loaded.spec
             found = case_drift(declared, loaded.store, spec.incident, spec.baseline)
         finally:
