@@ -30,7 +30,9 @@ import json
 import logging
 import secrets
 import shutil
+import stat
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Iterator
@@ -100,7 +102,7 @@ class Stack:
         self.run_dir = run_dir.resolve()
         self.layout = layout or Layout()
         self.token = secrets.token_hex(16)
-        self.postgres = Postgres(self.run_dir / "postgres", self.layout.port("postgres"))
+        self.postgres = Postgres(postgres_root(self.run_dir), self.layout.port("postgres"))
         self.processes: dict[str, Managed] = {}
         self.versions: dict[str, str] = {}
         self.settings: dict[str, ServiceSettings] = {}
@@ -255,6 +257,8 @@ class Stack:
                     with contextlib.suppress(Exception):
                         self.processes[name].stop()
             self.postgres.stop()
+            if (self.run_dir / "postgres").is_symlink():  # its data lived outside the run dir
+                shutil.rmtree(self.postgres.root, ignore_errors=True)
             self._cgroups.clear()
             for undone in self.registry.cleanup():  # cgroups, the volume, faults' leftovers
                 log.info("cleanup: %s", undone)
@@ -533,14 +537,33 @@ def append_change(path: Path, service: str, kind: str, description: str) -> None
         out.write(json.dumps(line) + "\n")
 
 
+def postgres_root(run_dir: Path) -> Path:
+    """Where the run's PostgreSQL keeps its data: in the run dir, or, when user postgres
+    cannot reach the run dir (a folder only root may enter, as pytest's are), in a folder of
+    its own under /tmp that the run dir links to (`cleanup` follows the link)."""
+    run_dir.mkdir(parents=True, exist_ok=True)
+    link = run_dir / "postgres"
+    if link.is_symlink():
+        return link.resolve()
+    if all(folder.stat().st_mode & stat.S_IXOTH for folder in (run_dir, *run_dir.parents)):
+        return link
+    outside = Path(tempfile.mkdtemp(prefix="warroom-gym-postgres-"))
+    outside.chmod(0o755)
+    link.symlink_to(outside, target_is_directory=True)
+    return outside
+
+
 def cleanup(run_dir: Path) -> list[str]:
     """Undo what a crashed run left: its processes, PostgreSQL, faults' leftovers, cgroups."""
     run_dir = run_dir.resolve()
     done = kill_recorded(run_dir)
-    pg = Postgres(run_dir / "postgres", 0)
+    pg = Postgres((run_dir / "postgres").resolve(), 0)
     if (pg.data / "postmaster.pid").exists():
         pg.stop()
         done.append("stopped postgres")
+    if (run_dir / "postgres").is_symlink():
+        shutil.rmtree(pg.root, ignore_errors=True)
+        done.append(f"removed {pg.root}")
     from warroom.gym.live import registry
 
     done += registry.cleanup(run_dir)
