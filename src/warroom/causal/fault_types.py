@@ -106,6 +106,15 @@ def _cache_down(lines: list[str], joined: str) -> bool:
     return any(CACHE_NAMED.search(line) for line in refusals) or bool(CACHE_METRIC.search(joined))
 
 
+def unanswered_type(service: str, findings: Iterable[Finding]) -> str:
+    """The type of a callee whose callers' calls fail before it answers, when no error line
+    says more: a cache that stopped answering (its name or its own cache metrics say it is
+    one) is a cache fault; anything else is a dependency its callers could not reach."""
+    if CACHE_NAMED.search(service) or any(CACHE_METRIC.search(f.indicator) for f in findings):
+        return "cache"
+    return "dependency"
+
+
 def texts_about(service: str, own: Iterable[Finding], callers: Iterable[Finding]) -> list[str]:
     """Evidence statements of the service's findings and of its callers' findings naming it."""
     texts = [e.statement for f in own for e in f.evidence]

@@ -8,9 +8,11 @@ means the request died before any server of the callee saw it (the name did not 
 handshake failed, the connection was refused) or the callee is not instrumented at all (a
 third party). Either way the failure belongs to the callee, not to the caller that reports it.
 A callee of ours (it exports metrics or logs) with no server span anywhere, not even in the
-fault-free baseline, has lost its traces (sampled away, exporter down): every call into it looks
-unanswered, failing ones included, when its failures are its callees'. Only a callee that
-answered in the baseline can stop answering; a third party never answers and exports nothing.
+fault-free baseline, may have lost its traces (sampled away, exporter down): every call into it
+looks unanswered, failing ones included, when its failures are its callees'. Lost spans leave
+orphans behind (its callees' server spans point at client spans that are not there), so that
+reading needs traces that show losses; in complete traces such a callee is one that is not
+traced at all, as databases, caches and queues are, and its callers' failing calls are its own.
 
 Calls slowed on the way: clients export their per-peer request latency as metrics
 (OpenTelemetry `http.client.request.duration` with `server.address`, a Prometheus histogram
@@ -50,6 +52,9 @@ UNANSWERED = "calls-failing-before-server"
 PEER_LATENCY = "client-latency-by-peer"
 MIN_FAILURES = 5
 MIN_Z = 3.0
+# Share of child spans whose parent is missing above which the traces are taken to have lost
+# spans (a window's edges alone cut a few traces: their parents started before it).
+LOST_SPANS_SHARE = 0.02
 
 
 def unanswered_counts(spans: Sequence[Span]) -> dict[str, tuple[int, int, float | None]]:
@@ -68,6 +73,15 @@ def unanswered_counts(spans: Sequence[Span]) -> dict[str, tuple[int, int, float 
     return {k: (v[0], v[1], first.get(k)) for k, v in counts.items()}
 
 
+def orphan_share(spans: Sequence[Span]) -> float:
+    """Share of the spans with a parent id whose parent is not among `spans`."""
+    ids = {(s.trace_id, s.span_id) for s in spans}
+    children = [s for s in spans if s.parent_id]
+    if not children:
+        return 0.0
+    return sum((s.trace_id, s.parent_id) not in ids for s in children) / len(children)
+
+
 def answered_in(spans: Sequence[Span]) -> set[str]:
     """Callees with at least one server span answering a client span among `spans`."""
     clients = {(s.trace_id, s.span_id): s.peer for s in spans if s.peer}
@@ -79,11 +93,13 @@ def unanswered_findings(
 ) -> list[Finding]:
     """Callees whose clients' calls started failing without reaching them.
 
-    `instrumented`: services known to export telemetry of their own (metrics, logs). One of
-    them that no server span answers, in the baseline or now, has lost its spans rather than
-    stopped answering: it is not charged."""
+    `instrumented`: services known to export telemetry of their own (metrics, logs). Where the
+    traces show lost spans, one of them that no server span answers, in the baseline or now,
+    has lost its spans rather than stopped answering: it is not charged."""
     base, inc = unanswered_counts(baseline), unanswered_counts(incident)
-    lost = set(instrumented) - answered_in(baseline) - answered_in(incident)
+    lost: set[str] = set()
+    if orphan_share(baseline) > LOST_SPANS_SHARE or orphan_share(incident) > LOST_SPANS_SHARE:
+        lost = set(instrumented) - answered_in(baseline) - answered_in(incident)
     findings = []
     for callee, (failed, total, onset) in sorted(inc.items()):
         if callee in lost:

@@ -364,15 +364,33 @@ def _log(raw: Any, service: str, pod: str, where: str) -> LogRecord:
     if not _nonzero(raw.get(key)):
         raise _Bad(where, "neither timeUnixNano nor observedTimeUnixNano is set")
     body = raw.get("body")
+    message = _text(body, f"{where}.body") if body is not None else ""
+    if "attributes" in raw:
+        message = _with_exception(message, _attributes(raw, where))
     return LogRecord(
         time=_seconds(raw, key, where),
         service=service,
-        message=_text(body, f"{where}.body") if body is not None else "",
+        message=message,
         level=_level(raw, where),
         pod=pod,
         trace_id=_id(raw, "traceId", TRACE_ID_BYTES, where),
         span_id=_id(raw, "spanId", SPAN_ID_BYTES, where),
     )
+
+
+def _with_exception(message: str, attributes: Mapping[str, str]) -> str:
+    """The body with the exception the record carries (OTel's exception.* attributes, where
+    SDKs' logging handlers put it): a line with a stack trace, as a plain-text log would hold,
+    so the words of the failure ("TimeoutError: Timeout reading from ...") are read too."""
+    trace = attributes.get("exception.stacktrace", "")
+    if trace:
+        return f"{message}\n{trace.rstrip()}" if message else trace.rstrip()
+    named = ": ".join(
+        v for v in (attributes.get("exception.type"), attributes.get("exception.message")) if v
+    )
+    if not named:
+        return message
+    return f"{message}: {named}" if message else named
 
 
 def _level(raw: Mapping[str, Any], where: str) -> str:

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
-from warroom.causal.fault_types import texts_about, type_from_changes, type_from_text
+from warroom.causal.fault_types import (
+    texts_about,
+    type_from_changes,
+    type_from_text,
+    unanswered_type,
+)
 from warroom.model import Event, Evidence, Finding, IndicatorKind, Modality
 
 
@@ -39,3 +44,12 @@ def test_a_config_change_just_before_the_onset_names_a_config_fault() -> None:
     events = [Event(995.0, "api", "config", "timeout 2000 -> 1"), Event(990.0, "db", "deploy", "")]
     assert type_from_changes(events, "api", 1000.0) == "config"
     assert type_from_changes(events, "db", 1000.0) is None
+
+
+def test_a_callee_that_stopped_answering_is_a_cache_fault_only_when_it_is_a_cache() -> None:
+    hits = Finding("store", "redis_keyspace_hits_total", IndicatorKind.RESOURCE, Modality.METRIC,
+                   4.0, 0.0, -1, (Evidence(id="m", statement="hits fell", value=0.0),))  # fmt: skip
+    assert unanswered_type("redis", []) == "cache"
+    assert unanswered_type("session-store", [hits]) == "cache"  # its own metrics say so
+    assert unanswered_type("payment-gateway", []) == "dependency"
+    assert unanswered_type("postgres", []) == "dependency"

@@ -201,10 +201,17 @@ def _calls(n: int, start: float, failing: int, answered: bool, callee: str) -> l
     return spans
 
 
+def _orphans(n: int, start: float) -> list[Span]:
+    """Server spans of cart's callee whose parents (cart's client spans) were lost."""
+    return [Span(f"db{start}-{i}", f"d{i}", f"gone{i}", "db", "Query", start + i, start + i + 0.001)
+            for i in range(n)]  # fmt: skip
+
+
 def test_a_callee_whose_spans_were_always_lost_is_not_charged_with_unanswered_calls() -> None:
-    base = _calls(100, 0.0, 0, answered=False, callee="cart")
-    now = _calls(100, 1000.0, 40, answered=False, callee="cart")
-    # cart exports metrics and logs: it is ours, its spans are lost, its failures are its own
+    base = _calls(100, 0.0, 0, answered=False, callee="cart") + _orphans(100, 0.0)
+    now = _calls(100, 1000.0, 40, answered=False, callee="cart") + _orphans(100, 1000.0)
+    # cart exports metrics and logs: it is ours, its spans are lost (its callee's spans are
+    # orphans), and its failures may be its callees'
     assert unanswered_findings(base, now, instrumented={"cart", "api"}) == []
     # a third party exports nothing: calls into it are only ever unanswered
     (third_party,) = unanswered_findings(base, now, instrumented={"api"})

@@ -47,6 +47,29 @@ def test_failing_calls_the_callee_answered_are_its_own_errors_not_unanswered() -
     assert unanswered_findings(base, now) == []
 
 
+def test_an_untraced_datastore_with_metrics_is_charged_in_complete_traces() -> None:
+    # redis exports metrics (instrumented) but never spans: in traces without losses, its
+    # callers' calls failing unanswered are its failures.
+    base = _calls(100, 0.0, 0, answered=False, callee="redis")
+    now = _calls(100, 1000.0, 40, answered=False, callee="redis")
+    (finding,) = unanswered_findings(base, now, instrumented=["api", "redis"])
+    assert finding.service == "redis" and finding.indicator == UNANSWERED
+
+
+def test_a_service_whose_spans_were_lost_is_not_charged() -> None:
+    # geo's own spans are gone: its callee's server spans are orphans, so its missing answers
+    # say nothing about it.
+    def lost(n: int, start: float, failing: int) -> list[Span]:
+        calls = _calls(n, start, failing, answered=False)
+        orphans = [
+            Span(f"t{start}-{i}", f"db{i}", f"gone{i}", "db", "Query", start + i, start + i + 0.001)
+            for i in range(n)
+        ]
+        return calls + orphans
+
+    assert unanswered_findings(lost(100, 0.0, 0), lost(100, 1000.0, 40), ["api", "geo"]) == []
+
+
 def test_an_uninstrumented_callee_is_not_blamed_for_calls_that_succeed() -> None:
     base = _calls(100, 0.0, 1, answered=False)
     now = _calls(100, 1000.0, 2, answered=False)  # no more failures than usual

@@ -217,6 +217,25 @@ def test_log_reader_takes_observed_time_severity_numbers_and_structured_bodies()
     assert json.loads(log.message) == {"msg": "boom"}
 
 
+def test_a_log_record_s_exception_attributes_join_its_message() -> None:
+    def record(**attributes: str) -> dict[str, Any]:
+        return {
+            "timeUnixNano": "1750000000000000000",
+            "body": {"stringValue": "unhandled error in GET /cart/{user}"},
+            "attributes": [{"key": k, "value": {"stringValue": v}} for k, v in attributes.items()],
+        }
+
+    trace = 'Traceback (most recent call last):\n  File "cart.py", line 9\nTimeoutError: slow\n'
+    named = {"exception.type": "TimeoutError", "exception.message": "Timeout reading from x"}
+    doc = {"resourceLogs": [{"scopeLogs": [{"logRecords": [
+        record(**named, **{"exception.stacktrace": trace}), record(**named), record(code="x"),
+    ]}]}]}  # fmt: skip
+    with_trace, with_type, plain = (log.message for log in otlp_logs(doc))
+    assert with_trace == "unhandled error in GET /cart/{user}\n" + trace.rstrip()
+    assert with_type == "unhandled error in GET /cart/{user}: TimeoutError: Timeout reading from x"
+    assert plain == "unhandled error in GET /cart/{user}"
+
+
 def test_write_document_writes_one_line(tmp_path: Path) -> None:
     path = tmp_path / "t.json"
     size = write_document(spans_to_otlp(_spans()), path)
