@@ -18,6 +18,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Annotated, Any
 
+import httpx
 import typer
 from rich.table import Table
 
@@ -97,9 +98,10 @@ def _run(
     timing: Any,
 ) -> list[Any]:
     from warroom.gym.live import registry
-    from warroom.gym.live.episodes import plan_episodes, run_episode
+    from warroom.gym.live.episodes import failed_episode, plan_episodes, run_episode
     from warroom.gym.live.processes import StackError
     from warroom.gym.live.stack import Stack
+    from warroom.gym.live.stack import cleanup as undo_run
 
     if (folder / "pids.json").exists():
         raise StackError(f"{folder} holds a running or killed gym: warroom gym live --cleanup")
@@ -113,14 +115,20 @@ def _run(
             console.print(f"live gym up in {folder}; warming up {warm_up:.0f} s", soft_wrap=True)
             time.sleep(warm_up)
             for plan in plans:
-                result = run_episode(stack, plan, undo, folder / "cases", _say, timing)
+                try:
+                    result = run_episode(stack, plan, undo, folder / "cases", _say, timing)
+                except (WarroomError, httpx.HTTPError, OSError) as err:
+                    # one episode that could not be run is recorded, and the next one waits
+                    # for a healthy shop (which fails the run if the shop stays broken)
+                    result = failed_episode(plan, err)
+                    registry.cleanup(folder)  # whatever the failed fault left
                 console.print(_line(result), soft_wrap=True)
                 results.append(result)
                 # kept after every episode: a long run cut short keeps what it measured
                 _write(folder, _summary(results))
     finally:
         signal.signal(signal.SIGTERM, previous)
-        left = registry.cleanup(folder)
+        left = undo_run(folder)  # the pid file's processes too, if the stack's own stop failed
         if left:
             console.print("cleaned up: " + "; ".join(left), soft_wrap=True)
     return results
@@ -142,6 +150,8 @@ def _say(text: str) -> None:
 
 def _line(result: Any) -> str:
     score, plan = result.score, result.plan
+    if score.error:
+        return f"{plan.id}: could not be run: {score.error}"
     named = score.top[0][0] if score.top else "-"
     verdict = (
         ("false alarm" if score.false_alarm else "ok")

@@ -239,6 +239,17 @@ def run_episode(
     return result
 
 
+def failed_episode(plan: EpisodePlan, err: Exception) -> EpisodeResult:
+    """An episode that could not be run to its end (an injector or the stack failed)."""
+    score = CaseScore(
+        case_id=plan.id, topology="live-shop", fault=plan.kind if not plan.is_control else "none",
+        seed=plan.seed, truth_service=plan.target, top=(), rank=None, fault_type_ok=False,
+        path_ok=False, false_alarm=None, seconds=0.0,
+        variant=plan.kind if plan.is_control else "", error=f"{type(err).__name__}: {err}",
+    )  # fmt: skip
+    return EpisodeResult(plan=plan, score=score, paged=False, notes=[f"failed: {err}"])
+
+
 def _make(plan: EpisodePlan) -> Any:
     """The live fault (or the control's harmless change) of a plan; None for a quiet control."""
     from warroom.gym.live import faults
