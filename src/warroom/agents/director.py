@@ -26,7 +26,14 @@ from warroom.agents.context import AgentContext
 from warroom.agents.executor import AgentCall, Executor, LocalExecutor
 from warroom.agents.tracing import Tracer
 from warroom.causal.fault_types import type_from_text
-from warroom.causal.rank import MIN_SCORE, rank, symptom_family
+from warroom.causal.rank import (
+    MIN_SCORE,
+    NO_CONSEQUENCE_CONFIDENCE,
+    has_consequence,
+    rank,
+    symptom_family,
+    symptoms_observable,
+)
 from warroom.experts.changes import LOOKBACK_S
 from warroom.experts.peers import peer_of
 from warroom.model import (
@@ -173,7 +180,13 @@ def direct(
         f"checks took {wall:.2f} s of wall clock for {agent_s:.2f} s of agent time "
         f"(x{agent_s / wall if wall > 0 else 0.0:.1f} in parallel)"
     )
-    report = _decide(first.report, hypotheses, trail, wall)
+    quiet = _quiet_system(first, incident, store)
+    if quiet:
+        trail.append(
+            "nothing got slower or failed anywhere although latency and errors are measured: "
+            f"the confidence is scaled by {NO_CONSEQUENCE_CONFIDENCE:g} (there may be no incident)"
+        )
+    report = _decide(first.report, hypotheses, trail, wall, quiet)
     report = replace(report, model_rejections=report.model_rejections + tuple(rejections))
     return Direction(
         replace(first, report=report), tuple(_by_belief(hypotheses)), tuple(trail), wall, agent_s
@@ -536,8 +549,23 @@ def _settled(hypotheses: list[Hypothesis]) -> bool:
     return leader.examined and total > 0 and leader.weight / total >= STOP_BELIEF
 
 
+def _quiet_system(first: Investigation, incident: Incident, store: TelemetryStore) -> bool:
+    """No finding anywhere says users got slower or failing answers, in data that would show
+    it (spans, or latency and error metrics). Without such data the silence says nothing."""
+    if has_consequence(list(first.findings), None):
+        return False
+    window = [incident.window.start, incident.window.end]
+    names = store.rows("SELECT DISTINCT name FROM metrics WHERE ts >= ? AND ts < ?", window)
+    spans = store.rows("SELECT count(*) FROM spans WHERE start_ts >= ? AND start_ts < ?", window)
+    return symptoms_observable((n for (n,) in names), int(spans[0][0]) if spans else 0)
+
+
 def _decide(
-    first: Report, hypotheses: list[Hypothesis], trail: list[str], seconds: float
+    first: Report,
+    hypotheses: list[Hypothesis],
+    trail: list[str],
+    seconds: float,
+    quiet: bool = False,
 ) -> Report:
     """Candidates in belief order, with the confidence of the leader."""
     ordered = _by_belief(hypotheses)
@@ -551,7 +579,8 @@ def _decide(
     runner_up = ordered[1].weight if len(ordered) > 1 else 0.0
     margin = (leader.weight - runner_up) / leader.weight if leader.weight > 0 else 0.0
     standing = min(1.0, leader.ratio / BACKED_RATIO)
-    confidence = round(strength * (0.5 + 0.5 * margin) * standing, 3)
+    scale = NO_CONSEQUENCE_CONFIDENCE if quiet else 1.0
+    confidence = round(strength * (0.5 + 0.5 * margin) * standing * scale, 3)
     candidates = tuple(
         replace(h.candidate, evidence=_with_checks(h)) for h in ordered[: len(first.candidates)]
     )

@@ -13,13 +13,19 @@ specific anomaly is probably its victim and is discounted.
 
 from __future__ import annotations
 
+import re
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 import networkx as nx
 
-from warroom.causal.fault_types import texts_about, type_from_changes, type_from_text
+from warroom.causal.fault_types import (
+    texts_about,
+    type_from_changes,
+    type_from_text,
+    unanswered_type,
+)
 from warroom.experts.changes import change_evidence, changes_before
 from warroom.experts.metrics import resource_family
 from warroom.experts.peers import UNANSWERED
@@ -137,14 +143,15 @@ def rank(
     return [_root_cause(graph, symptom, v, s, e, views, changes) for s, v, e in scored[:top_k]]
 
 
-def has_consequence(findings: list[Finding], path: tuple[str, ...]) -> bool:
-    """Whether anything on the path (culprit included) got slower or started failing.
+def has_consequence(findings: list[Finding], path: tuple[str, ...] | None) -> bool:
+    """Whether anything on the path (culprit included; anywhere when `path` is None) got
+    slower or started failing.
 
     Slower calls on the wire count: their time is added to every caller's latency, even
     though the callers' own working time (and so their self-time findings) did not change."""
-    on_path = set(path)
+    on_path = set(path) if path is not None else None
     return any(
-        f.service in on_path
+        (on_path is None or f.service in on_path)
         and f.direction > 0
         and f.score >= MIN_SCORE
         and (
@@ -153,6 +160,23 @@ def has_consequence(findings: list[Finding], path: tuple[str, ...]) -> bool:
             and (symptom_family(f.indicator) in ("latency", "errors") or _is_error_log(f))
         )
         for f in findings
+    )
+
+
+# Metrics that measure the service the users get (how slow, how often failing): where a system
+# exports none and no spans, "nothing got slower" is no evidence of a healthy system. A disk's
+# read latency or a memory controller's failure count measures a resource, not the service.
+USER_FACING = re.compile(
+    r"latency|duration|response_time|_p(50|90|95|99)\b|error|fail|5xx|status_code",
+    re.IGNORECASE,
+)
+RESOURCE_WORDS = re.compile(r"disk|_fs_|\bfs_|memory|mem_|cpu|page|swap|inode", re.IGNORECASE)
+
+
+def symptoms_observable(metric_names: Iterable[str], span_count: int) -> bool:
+    """Whether the data could show users' latency or errors at all: spans, or such metrics."""
+    return span_count > 0 or any(
+        USER_FACING.search(name) and not RESOURCE_WORDS.search(name) for name in metric_names
     )
 
 
@@ -273,6 +297,8 @@ def fault_type(
             for f in findings
         )
         return "network-loss" if lossy else "network-delay"
+    if view_best.indicator == UNANSWERED:
+        return unanswered_type(service, findings)
     if view_best.kind is IndicatorKind.RESOURCE:
         return resource_family(view_best.indicator)
     if view_best.indicator == SELF_TIME:

@@ -206,3 +206,27 @@ def test_a_model_plans_checks_in_the_dsl_and_a_broken_one_is_recorded(tmp_path) 
         for r in result.report.model_rejections
     )
     assert result.report.candidates[0].service == "ad"
+
+
+@pytest.mark.slow
+def test_a_red_herring_with_no_consequence_anywhere_is_not_a_confident_answer() -> None:
+    # A no-fault control whose only anomaly is a batch job's CPU burst: the data measures
+    # latency and errors, and nothing got slower or failed, so there may be no incident.
+    from warroom.planner import calibrated, shipped_calibration
+
+    _, _, result = _both("shop", "none", 1, HARD)
+    report = calibrated(result.investigation, "director", shipped_calibration()).report
+    assert report.candidates and report.candidates[0].service == "payment"
+    assert any("nothing got slower or failed anywhere" in n for n in report.notes)
+    assert report.confidence < 0.5  # a control named at >= 0.5 is a false alarm
+
+
+def test_silence_counts_only_where_latency_or_errors_are_measured() -> None:
+    from warroom.causal.rank import symptoms_observable
+
+    cpu_only = ["container_cpu_usage_seconds_total", "container_memory_failures_total",
+                "disk_read_latency"]  # fmt: skip
+    assert not symptoms_observable(cpu_only, span_count=0)  # Sock Shop's cAdvisor metrics
+    assert symptoms_observable(cpu_only, span_count=10)
+    assert symptoms_observable([*cpu_only, "http_server_request_duration_seconds_p99"], 0)
+    assert symptoms_observable(["checkout_error_ratio"], 0)
