@@ -27,6 +27,7 @@ from pathlib import Path
 import httpx
 
 from warroom.errors import WarroomError
+from warroom.gym.live.registry import start_time
 
 STOP_S = 5.0
 PID_FILE = "pids.json"
@@ -115,11 +116,13 @@ def tail(log: Path, size: int = 600) -> str:
 
 
 def record_pids(run_dir: Path, pids: Mapping[str, int]) -> None:
-    """Write name -> pid for every running process (atomically: a crash mid-write keeps the
-    previous file)."""
+    """Write name -> pid and start time for every running process (atomically: a crash
+    mid-write keeps the previous file). The start time tells a reused pid from ours: some
+    servers (redis-server) rewrite their command line and environment, so neither can."""
     target = run_dir / PID_FILE
     scratch = target.with_suffix(".tmp")
-    scratch.write_text(json.dumps(dict(pids), indent=1))
+    entries = {name: {"pid": pid, "started": start_time(pid)} for name, pid in pids.items()}
+    scratch.write_text(json.dumps(entries, indent=1))
     scratch.replace(target)
 
 
@@ -130,8 +133,15 @@ def kill_recorded(run_dir: Path) -> list[str]:
     except (OSError, ValueError):
         return []
     done = []
-    for name, pid in pids.items():
-        if isinstance(pid, int) and _ours(pid, run_dir) and _terminate(pid):
+    for name, entry in pids.items():
+        if isinstance(entry, int):  # an older pid file: pid only
+            pid, ours = entry, _ours(entry, run_dir)
+        elif isinstance(entry, dict) and isinstance(entry.get("pid"), int):
+            pid = entry["pid"]
+            ours = entry.get("started") is not None and start_time(pid) == entry["started"]
+        else:
+            continue
+        if ours and _terminate(pid):
             done.append(f"stopped {name} (pid {pid})")
     (run_dir / PID_FILE).unlink(missing_ok=True)
     return done

@@ -255,15 +255,15 @@ UNDO: dict[str, Callable[[Any], str]] = {
 
 def _process(pid: int) -> dict[str, Any]:
     """A pid with what tells it apart from a later process given the same pid."""
-    return {"pid": int(pid), "started": _start_time(pid), "comm": _comm(pid)}
+    return {"pid": int(pid), "started": start_time(pid), "comm": _comm(pid)}
 
 
 def _same_process(entry: dict[str, Any]) -> bool:
-    started = _start_time(int(entry["pid"]))
+    started = start_time(int(entry["pid"]))
     return started is not None and started == entry.get("started")
 
 
-def _start_time(pid: int) -> int | None:
+def start_time(pid: int) -> int | None:
     """Field 22 of /proc/<pid>/stat (clock ticks after boot); None when it is gone or a
     zombie (a zombie cannot be signalled into doing anything)."""
     try:
