@@ -40,7 +40,7 @@ class CaseScore:
     top: tuple[tuple[str, str, str], ...]  # (service, indicator, fault_type), best first
     rank: int | None  # 1-based rank of the culprit among distinct services; None: absent/control
     fault_type_ok: bool  # top-1 is the culprit and names the injected fault type
-    path_ok: bool  # top-1 propagation path is exactly the true path
+    path_ok: bool  # top-1 propagation path is the true path (or one as short: same_route)
     false_alarm: bool | None  # no-fault cases only: a culprit named, not inconclusive
     seconds: float
     confidence: float = 0.0
@@ -52,6 +52,24 @@ class CaseScore:
     def is_control(self) -> bool:
         """True for a no-fault control case."""
         return self.truth_service is None
+
+
+def same_route(
+    named: Sequence[str], truth: Sequence[str], edges: Sequence[tuple[str, str]]
+) -> bool:
+    """Whether the named path is the true one, or another as short between the same two
+    services along the topology's calls: where two callers sit at the same distance from the
+    alert, the failure travels through both, and which one the truth lists is only the order
+    its graph was built in."""
+    if tuple(named) == tuple(truth):
+        return True
+    calls = set(edges)
+    return (
+        len(named) == len(truth) > 1
+        and named[0] == truth[0]
+        and named[-1] == truth[-1]
+        and all((caller, callee) in calls for callee, caller in zip(named, named[1:], strict=False))
+    )
 
 
 def score_case(case: GymCase, report: Report, seconds: float) -> CaseScore:
@@ -66,7 +84,7 @@ def score_case(case: GymCase, report: Report, seconds: float) -> CaseScore:
         rank = rank_of(truth.service, [c.service for c in report.candidates])
         hit = first is not None and first.service == truth.service
         type_ok = hit and first is not None and first.fault_type == truth.fault_type
-        path_ok = first is not None and tuple(first.path) == tuple(truth.path)
+        path_ok = first is not None and same_route(first.path, truth.path, case.graph_edges)
         false_alarm = None
     return CaseScore(
         case_id=case.id,

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 import pytest
 
 from warroom.gym.case import GymCase, GymTruth
-from warroom.gym.scoring import CaseScore, failed_score, score_case, summarize
+from warroom.gym.scoring import CaseScore, failed_score, same_route, score_case, summarize
 from warroom.model import Incident, Report, RootCause, TimeRange
 from warroom.telemetry.store import TelemetryStore
 
@@ -202,3 +202,13 @@ def test_reliability_bins_count_a_named_control_culprit_as_wrong() -> None:
     assert by_bin["[0, 0.5)"]["culprit_right"] == 0.0
     assert by_bin["[0.5, 0.7)"]["culprit_right"] == 1.0
     assert by_bin["[0.7, 0.85)"]["reports"] == 0 and by_bin["[0.7, 0.85)"]["culprit_right"] is None
+
+
+def test_a_path_as_short_along_the_calls_is_as_true_as_the_listed_one() -> None:
+    edges = [("web", "api-a"), ("web", "api-b"), ("api-a", "db"), ("api-b", "db"), ("web", "db")]
+    truth = ("db", "api-a", "web")
+    assert same_route(("db", "api-a", "web"), truth, edges)
+    assert same_route(("db", "api-b", "web"), truth, edges)  # the other caller, as near
+    assert not same_route(("db", "cache", "web"), truth, edges)  # no such calls
+    assert not same_route(("db", "api-b", "api-a", "web"), truth, edges)  # longer
+    assert not same_route(("api-b", "api-a", "web"), truth, edges)  # another culprit
