@@ -31,6 +31,7 @@ from warroom.gym.live.registry import start_time
 
 STOP_S = 5.0
 PID_FILE = "pids.json"
+APP_ROLE = "shop"  # the shop's own PostgreSQL role (not a superuser)
 PG_BIN_DIRS = (Path("/usr/lib/postgresql/15/bin"), Path("/usr/local/bin"))
 
 
@@ -199,9 +200,11 @@ class Postgres:
     def data(self) -> Path:
         return self.root / "data"
 
-    def dsn(self, database: str = "shop", port: int | None = None) -> str:
-        """A libpq connection string (through `port` when given: an edge proxy)."""
-        return f"host=127.0.0.1 port={port or self.port} user=postgres dbname={database}"
+    def dsn(self, database: str = "shop", port: int | None = None, user: str = APP_ROLE) -> str:
+        """A libpq connection string (through `port` when given: an edge proxy). The shop
+        connects as its own role, not a superuser: superusers get the reserved connection
+        slots, so a shop connecting as one would never run out of connections."""
+        return f"host=127.0.0.1 port={port or self.port} user={user} dbname={database}"
 
     def start(self) -> None:
         """initdb on first use, then start and wait; a `shop` database made if missing."""
@@ -223,10 +226,14 @@ class Postgres:
     def _create_shop(self) -> None:
         import psycopg
 
-        with psycopg.connect(self.dsn("postgres"), autocommit=True, connect_timeout=5) as conn:
+        admin = self.dsn("postgres", user="postgres")
+        with psycopg.connect(admin, autocommit=True, connect_timeout=5) as conn:
+            role = conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", [APP_ROLE])
+            if role.fetchone() is None:
+                conn.execute(f"CREATE ROLE {APP_ROLE} LOGIN")  # a fixed identifier, not input
             exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = 'shop'").fetchone()
             if exists is None:
-                conn.execute("CREATE DATABASE shop")
+                conn.execute(f"CREATE DATABASE shop OWNER {APP_ROLE}")
 
     def pid(self) -> int:
         """The postmaster's pid."""
