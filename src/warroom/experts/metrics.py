@@ -124,11 +124,20 @@ def robust_scale(values: FloatArray) -> tuple[float, float]:
 
 
 def log_offset(base: FloatArray, test: FloatArray) -> float:
-    """The series' typical level: wobbles below it are not worth a factor."""
+    """The series' typical level: wobbles below it are not worth a factor. A count (a series
+    of whole numbers: messages waiting, connections, threads) cannot move by less than one,
+    so for it the level is at least one: a queue going from 0 to 1 waiting message is one
+    unit, not a factor of ten."""
+    unit = 1.0 if _whole_numbers(base) and _whole_numbers(test) else 0.0
     for level in (np.median(base), np.mean(np.abs(base)), 0.1 * np.max(np.abs(test))):
         if np.isfinite(level) and level > 0:
-            return float(level)
+            return max(float(level), unit)
     return 1.0
+
+
+def _whole_numbers(values: FloatArray) -> bool:
+    finite = values[np.isfinite(values)]
+    return bool(len(finite)) and bool(np.all(finite == np.round(finite)))
 
 
 def _transform(

@@ -247,3 +247,13 @@ def test_a_burst_the_baseline_often_had_is_the_series_habit_not_the_incident() -
     quiet = Series("pod", "cpu", s.times, np.array([0.001, 0.0012] * 15 + window))
     found = deviation(quiet, TimeRange(0.0, 300.0), TimeRange(300.0, 400.0), +1)
     assert found is not None and found.peak_z >= ONSET_Z
+
+
+def test_a_count_moving_by_one_from_zero_is_one_unit_not_a_factor() -> None:
+    idle = [0.0] * 10
+    one = deviation(_series([0.0, 1.0, 0.0, 1.0], idle, "queue_lag_messages"), BASELINE, WINDOW, 1)
+    many = deviation(_series([5.0, 30.0, 40.0], idle, "queue_lag_messages"), BASELINE, WINDOW, 1)
+    share = deviation(_series([0.1, 0.12, 0.1], idle, "gc_pause_seconds"), BASELINE, WINDOW, 1)
+    assert one is not None and one.peak_z < 4.0  # one waiting message: barely past noise
+    assert many is not None and many.peak_z > 10.0  # a real backlog still stands out
+    assert share is not None and share.peak_z > 10.0  # fractions keep the test-level offset
