@@ -43,6 +43,10 @@ class Knobs:
     # Several alerts at once: the culprit's caller alerts too (a real consequence) and an
     # innocent service's alert flaps in the same minutes (noise).
     alert_storm: bool = False
+    # Datastores (db and cache kinds) export no spans and no application log lines, as a real
+    # PostgreSQL or Redis does: only their clients' spans (naming them as the peer) and their
+    # own metrics see them. Learned from the live gym, where a stopped Redis was no candidate.
+    untraced_stores: bool = False
 
     def __post_init__(self) -> None:
         # ValueError, as for an unknown topology or fault: the generator's "not a case".
@@ -444,11 +448,17 @@ def _store_traces_and_logs(
         if knobs.drop_traces
         else set()
     )
+    stores = (
+        {s.name for s in topo.services if s.kind in ("db", "cache")}
+        if knobs.untraced_stores
+        else set()
+    )
     spans = rec.spans
-    keep = [i for i, s in enumerate(spans["service"]) if s not in hidden]
+    keep = [i for i, s in enumerate(spans["service"]) if s not in hidden | stores]
     store.insert_columns("spans", {k: [v[i] for i in keep] for k, v in spans.items()})
     logs = rec.logs
-    kept = [i for i in range(len(logs["ts"])) if rng.random() >= knobs.drop_logs]
+    lost = [rng.random() < knobs.drop_logs for _ in range(len(logs["ts"]))]  # same draws as ever
+    kept = [i for i, gone in enumerate(lost) if not gone and logs["service"][i] not in stores]
     columns = {k: [v[i] for i in kept] for k, v in logs.items()}
     columns["ts"] = [float(t) + knobs.clock_skew_s for t in columns["ts"]]
     store.insert_columns("logs", columns)

@@ -28,6 +28,7 @@ class FakeKnobs:
     drop_traces: float = 0.0
     drop_logs: float = 0.0
     clock_skew_s: float = 0.0
+    untraced_stores: bool = False
 
 
 def _store(culprit: str | None, seed: int) -> TelemetryStore:
@@ -160,7 +161,13 @@ def test_build_suites_covers_the_catalogue() -> None:
     assert (
         "pipeline",
         "cache-down",
-        FakeKnobs(red_herring=True, drop_traces=0.5, drop_logs=0.3, clock_skew_s=2.0),
+        FakeKnobs(
+            red_herring=True,
+            drop_traces=0.5,
+            drop_logs=0.3,
+            clock_skew_s=2.0,
+            untraced_stores=True,
+        ),
     ) in hard
     controls = [k for _, f, k in hard if f == "none"]
     assert len(controls) > 3  # the catalogue's none per topology plus the extra controls

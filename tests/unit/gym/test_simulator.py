@@ -194,3 +194,14 @@ def test_a_bad_config_push_also_breaks_calls_to_a_third_party() -> None:
         [case.truth.onset],
     )[0][0]
     assert timeouts > 20
+
+
+def test_untraced_stores_leave_only_their_clients_spans_and_their_metrics() -> None:
+    case = generate("shop", "db-pool-exhaustion", 3, Knobs(untraced_stores=True))
+    everything = ALL
+    stores = {s.name for s in build("shop", 3).services if s.kind in ("db", "cache")}
+    spans, logs = case.store.spans(everything), case.store.logs(everything)
+    assert stores and not {s.service for s in spans} & stores
+    assert not {r.service for r in logs} & stores
+    assert stores <= {s.peer for s in spans}  # their callers still name them
+    assert stores <= set(case.store.services())  # and their metrics are there
