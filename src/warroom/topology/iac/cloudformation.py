@@ -129,12 +129,16 @@ def _parse(path: str, text: str) -> Any:
             raise InputError(f"{path}:{err.lineno}: not valid JSON: {err.msg}") from err
     try:
         return cfn_flip.load_yaml(text)
-    except yaml.MarkedYAMLError as err:
-        mark = err.problem_mark or err.context_mark
-        line = f":{mark.line + 1}" if mark is not None else ""
-        raise InputError(f"{path}{line}: not valid YAML: {err.problem or err}") from err
     except yaml.YAMLError as err:
-        raise InputError(f"{path}: not valid YAML: {err}") from err
+        raise yaml_input_error(path, err) from err
+
+
+def yaml_input_error(path: object, err: yaml.YAMLError) -> InputError:
+    """The file and, where the parser knows it, the line that does not parse."""
+    mark = getattr(err, "problem_mark", None) or getattr(err, "context_mark", None)
+    line = f":{mark.line + 1}" if mark is not None else ""
+    problem = getattr(err, "problem", None) or err
+    return InputError(f"{path}{line}: not valid YAML: {problem}")
 
 
 def _resource(

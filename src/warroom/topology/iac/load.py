@@ -20,7 +20,7 @@ from typing import Any
 import yaml
 
 from warroom.errors import InputError
-from warroom.topology.iac.cloudformation import is_template, read_template
+from warroom.topology.iac.cloudformation import is_template, read_template, yaml_input_error
 from warroom.topology.iac.compose import is_compose, read_compose
 from warroom.topology.iac.kubernetes import YamlFile, is_manifest, read_manifests
 from warroom.topology.iac.model import IacGraph, LineList, LineMap, merge
@@ -69,12 +69,8 @@ def yaml_documents(text: str, path: str) -> list[Any]:
     does not parse."""
     try:
         return [doc for doc in yaml.load_all(text, Loader=_LineLoader) if doc is not None]
-    except yaml.MarkedYAMLError as err:
-        mark = err.problem_mark or err.context_mark
-        line = f":{mark.line + 1}" if mark is not None else ""
-        raise InputError(f"{path}{line}: not valid YAML: {err.problem or err}") from err
     except yaml.YAMLError as err:
-        raise InputError(f"{path}: not valid YAML: {err}") from err
+        raise yaml_input_error(path, err) from err
 
 
 def read_iac(folder: Path) -> IacGraph:
